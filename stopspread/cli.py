@@ -1,0 +1,230 @@
+"""The `stopspread` command: hash media into a list, scan media against a list, match PDQ strings."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from stopspread import __version__
+from stopspread.errors import InvalidSignalError, StopspreadError
+from stopspread.matcher import Matcher
+from stopspread.pipeline import hash_file, query_file
+from stopspread.records import ListFormatError, read_list
+from stopspread.signals.types import PdqSignal
+
+app = typer.Typer(
+    help="Fingerprint photos and videos on your own machine and find their forwarded copies.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+
+# Exit codes: 1 = some files failed (the rest were processed), 2 = usage, 3 = unreadable list.
+EXIT_FILES_FAILED = 1
+EXIT_BAD_LIST = 3
+
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")]
+OutOption = Annotated[Path, typer.Option("--output", "-o", help="JSON Lines output ('-' for stdout).")]
+AgainstOption = Annotated[Path, typer.Option("--against", "-a", help="Hash list (JSON Lines) to match against.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"stopspread {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+) -> None:
+    """stopspread: stop the spread of intimate images shared without consent."""
+
+
+def iter_media_paths(paths: Sequence[Path]) -> Iterator[Path]:
+    """Files named directly, and every non-hidden file below named folders, in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            for found in sorted(path.rglob("*")):
+                relative = found.relative_to(path)
+                if found.is_file() and not any(part.startswith(".") for part in relative.parts):
+                    yield found
+        else:
+            yield path
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, StopspreadError):
+        return str(exc)
+    return f"could not read the file ({type(exc).__name__}: {exc})"
+
+
+def _hash_one(path: Path) -> dict[str, Any]:
+    """One list record for one file, or an error record; never raises."""
+    try:
+        return hash_file(path).to_json()
+    except Exception as exc:  # a hostile file may raise anything; it fails alone
+        return {"id": str(path), "error": _describe(exc)}
+
+
+def _query_one(path: Path) -> tuple[str, Any, Any] | dict[str, Any]:
+    try:
+        return query_file(path)
+    except Exception as exc:
+        return {"path": str(path), "error": _describe(exc)}
+
+
+@contextmanager
+def _output(path: Path) -> Iterator[TextIO]:
+    if str(path) == "-":
+        yield sys.stdout
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w", encoding="utf-8") as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def _run_parallel(work: Callable[[Path], Any], paths: list[Path], jobs: int, label: str) -> Iterator[tuple[Path, Any]]:
+    """Results of ``work`` per path, in input order, with a progress bar on stderr."""
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    progress = Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+        disable=not err.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(label, total=len(paths))
+        if jobs == 1 or len(paths) <= 1:
+            results: Iterator[Any] = map(work, paths)
+        else:
+            pool = ProcessPoolExecutor(max_workers=jobs)
+            results = pool.map(work, paths, chunksize=1)
+        for path, result in zip(paths, results, strict=True):
+            progress.advance(task)
+            yield path, result
+
+
+def _load_matcher(against: Path) -> Matcher:
+    matcher = Matcher()
+    try:
+        matcher.add_all(read_list(against))
+    except (OSError, ListFormatError) as exc:
+        err.print(f"[red]Cannot read the hash list:[/red] {exc}")
+        raise typer.Exit(EXIT_BAD_LIST) from exc
+    return matcher
+
+
+@app.command("hash")
+def hash_command(
+    paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders (searched recursively).")],
+    output: OutOption = Path("-"),
+    jobs: JobsOption = 0,
+) -> None:
+    """Fingerprint every image and video found; one JSON record per file."""
+    files = list(iter_media_paths(paths))
+    failed = 0
+    with _output(output) as out:
+        for _, record in _run_parallel(_hash_one, files, jobs, "hashing"):
+            failed += "error" in record
+            out.write(json.dumps(record) + "\n")
+    _summary(len(files), failed, "hashed")
+    if failed:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders to check.")],
+    against: AgainstOption,
+    output: OutOption = Path("-"),
+    jobs: JobsOption = 0,
+) -> None:
+    """Check media against a hash list; one JSON record per scanned file with its matches."""
+    matcher = _load_matcher(against)
+    files = list(iter_media_paths(paths))
+    failed = matched = 0
+    with _output(output) as out:
+        for path, result in _run_parallel(_query_one, files, jobs, "scanning"):
+            if isinstance(result, dict):
+                failed += 1
+                out.write(json.dumps(result) + "\n")
+                continue
+            kind, query, digests = result
+            found = matcher.match_image(query, digests) if kind == "image" else matcher.match_video(query, digests)
+            matched += bool(found)
+            record = {"path": str(path), "kind": kind, "matches": [m.to_json() for m in found]}
+            out.write(json.dumps(record) + "\n")
+    _summary(len(files), failed, "scanned", matched)
+    if failed:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+def _parse_query(line: str) -> tuple[str, str]:
+    text = line.strip()
+    if text.startswith("{"):
+        data = json.loads(text)
+        if not isinstance(data, dict) or "pdq" not in data:
+            raise InvalidSignalError("a JSON query needs a 'pdq' field")
+        value = PdqSignal.validate(data["pdq"])
+        return str(data.get("id", value)), value
+    value = PdqSignal.validate(text)
+    return value, value
+
+
+@app.command()
+def match(
+    queries: Annotated[Path, typer.Argument(help="Lines of 64-hex PDQ, or JSON Lines {'id', 'pdq'}; '-' for stdin.")],
+    against: AgainstOption,
+    output: OutOption = Path("-"),
+    radius: Annotated[int, typer.Option(min=0, max=128, help="Most PDQ bits apart for a match.")] = PdqSignal.threshold,
+) -> None:
+    """Match PDQ hashes a platform already computed against a hash list."""
+    matcher = _load_matcher(against)
+    source = sys.stdin if str(queries) == "-" else queries.open(encoding="utf-8")
+    ids: list[str] = []
+    hexes: list[str] = []
+    errors: dict[int, dict[str, Any]] = {}
+    with source:
+        for number, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                query_id, value = _parse_query(line)
+                ids.append(query_id)
+                hexes.append(value)
+            except (InvalidSignalError, json.JSONDecodeError) as exc:
+                errors[len(ids) + len(errors)] = {"id": f"line {number}", "error": str(exc)}
+    results = iter(matcher.match_pdq(PdqSignal.to_array(hexes), radius))
+    names = iter(ids)
+    with _output(output) as out:
+        for position in range(len(ids) + len(errors)):
+            if position in errors:
+                out.write(json.dumps(errors[position]) + "\n")
+                continue
+            found = next(results)
+            out.write(json.dumps({"id": next(names), "matches": [m.to_json() for m in found]}) + "\n")
+    _summary(len(ids) + len(errors), len(errors), "matched", None)
+    if errors:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+
+def _summary(total: int, failed: int, verb: str, matched: int | None = None) -> None:
+    parts = [f"{total - failed} {verb}"]
+    if matched is not None:
+        parts.append(f"[bold]{matched} with matches[/bold]")
+    if failed:
+        parts.append(f"[red]{failed} failed[/red] (see 'error' in the output)")
+    err.print(", ".join(parts))

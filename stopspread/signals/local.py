@@ -1,0 +1,147 @@
+"""Local binary features: what survives crops, stickers and screenshots when PDQ does not.
+
+PDQ describes the whole frame, so cutting 5 % off one side already moves it by ~60 bits of
+256. Local features (OpenCV's ORB: oriented FAST corners with 256-bit rBRIEF descriptors)
+describe small patches, so most of them survive a crop, a caption or a rescale; matching
+descriptors are then checked for one consistent geometric transform, which is what keeps
+unrelated pictures from matching on a handful of look-alike patches.
+
+What this reveals: each descriptor is 256 brightness comparisons inside a ~31-pixel patch, and
+the positions are kept to 1/256 of the picture's side. Together they describe where the
+picture has corners, not what it shows; a coarse reconstruction from them is possible in
+research settings, which is why they are kept only as long as matching needs and never
+returned to platforms.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DESCRIPTOR_BYTES = 32
+# Descriptors kept per original: enough for ~25 survivors after a 20 % crop plus a screenshot's
+# downscale, few enough to keep a list entry at ~8.7 kB.
+ORIGINAL_FEATURES = 256
+# A query spends more, because it pays once and a miss costs a whole forward.
+QUERY_FEATURES = 500
+# Descriptor distance for a correspondence. ORB pairs of the same corner after recompression
+# and rescale mostly fall under 31 bits, unrelated pairs average ~128; see BENCHMARKS.md.
+DESCRIPTOR_RADIUS = 31
+# Geometric check: RANSAC tolerance in units of the region's longer side, the fewest inliers of
+# one similarity transform that count as the same picture, and the least share of the picture
+# they must span. Unrelated pictures top out at ~9 inliers on the benchmark.
+RANSAC_TOLERANCE = 0.015
+MIN_INLIERS = 16
+MIN_SPREAD = 0.2
+# Corners are detected in excess and then chosen cell by cell of a grid (see _spread_out).
+_OVERSAMPLE = 4
+_GRID = 4
+
+def _orb(features: int) -> cv2.ORB:
+    return cv2.ORB_create(
+        nfeatures=features, scaleFactor=1.3, nlevels=6, edgeThreshold=15, patchSize=31, fastThreshold=10
+    )
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """Descriptors (n x 32 uint8) and positions (n x 2 float32, 0..1 of the region's sides)."""
+
+    descriptors: np.ndarray
+    points: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.descriptors)
+
+    def to_text(self) -> str:
+        """Base64 of n descriptors followed by n (x, y) positions quantised to one byte each."""
+        quantised = np.clip(np.round(self.points * 255), 0, 255).astype(np.uint8)
+        return base64.b64encode(self.descriptors.tobytes() + quantised.tobytes()).decode("ascii")
+
+    @classmethod
+    def from_text(cls, text: str) -> LocalFeatures:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+        per = DESCRIPTOR_BYTES + 2
+        if len(raw) % per:
+            raise ValueError(f"local features: {len(raw)} bytes is not a whole number of {per}-byte features")
+        n = len(raw) // per
+        data = np.frombuffer(raw, dtype=np.uint8)
+        descriptors = data[: n * DESCRIPTOR_BYTES].reshape(n, DESCRIPTOR_BYTES)
+        points = data[n * DESCRIPTOR_BYTES :].reshape(n, 2).astype(np.float32) / 255
+        return cls(descriptors, points)
+
+    @classmethod
+    def empty(cls) -> LocalFeatures:
+        return cls(np.zeros((0, DESCRIPTOR_BYTES), np.uint8), np.zeros((0, 2), np.float32))
+
+
+def extract(luma: np.ndarray, box: tuple[int, int, int, int] | None = None, *, features: int) -> LocalFeatures:
+    """ORB features of ``luma`` (inside ``box`` when given), positions relative to that region."""
+    h, w = luma.shape
+    x0, y0, x1, y1 = box if box is not None else (0, 0, w, h)
+    region = np.ascontiguousarray(np.clip(luma[y0:y1, x0:x1], 0, 255).astype(np.uint8))
+    orb = _orb(features * _OVERSAMPLE)
+    keypoints = _spread_out(orb.detect(region, None), region.shape, features)
+    if not keypoints:
+        return LocalFeatures.empty()
+    keypoints, descriptors = orb.compute(region, keypoints)
+    if descriptors is None or not keypoints:
+        return LocalFeatures.empty()
+    side = float(max(region.shape))
+    points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    # Normalising by the longer side keeps the aspect ratio, so a similarity transform still fits.
+    points /= side
+    return LocalFeatures(descriptors, points)
+
+
+def _spread_out(keypoints: Sequence[cv2.KeyPoint], shape: tuple[int, ...], count: int) -> list[cv2.KeyPoint]:
+    """The strongest corners cell by cell of a grid, in turn, so that they cover the picture.
+
+    ORB's own pick is the strongest corners overall, which pile up in the one most textured
+    patch; a crop that cuts that patch off would then leave nothing to match.
+    """
+    if len(keypoints) <= count:
+        return list(keypoints)
+    h, w = shape[:2]
+    cells: dict[tuple[int, int], list[cv2.KeyPoint]] = {}
+    for kp in sorted(keypoints, key=lambda k: -k.response):
+        cell = (min(_GRID - 1, int(kp.pt[1] * _GRID / h)), min(_GRID - 1, int(kp.pt[0] * _GRID / w)))
+        cells.setdefault(cell, []).append(kp)
+    chosen: list[cv2.KeyPoint] = []
+    rank = 0
+    while len(chosen) < count:
+        layer = [members[rank] for members in cells.values() if rank < len(members)]
+        if not layer:
+            break
+        layer.sort(key=lambda k: -k.response)
+        chosen.extend(layer[: count - len(chosen)])
+        rank += 1
+    return chosen
+
+
+def verify(query_points: np.ndarray, reference_points: np.ndarray) -> int:
+    """Inliers of the best similarity transform between corresponding points (0 if none)."""
+    if len(query_points) < MIN_INLIERS:
+        return 0
+    matrix, mask = cv2.estimateAffinePartial2D(
+        query_points.astype(np.float32),
+        reference_points.astype(np.float32),
+        method=cv2.RANSAC,
+        ransacReprojThreshold=RANSAC_TOLERANCE,
+        maxIters=500,
+        confidence=0.99,
+    )
+    if matrix is None or mask is None:
+        return 0
+    inliers = mask.ravel().astype(bool)
+    scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
+    if not 0.2 <= scale <= 5.0:
+        return 0
+    spread = np.ptp(reference_points[inliers], axis=0) if inliers.any() else np.zeros(2)
+    if float(spread.max()) < MIN_SPREAD:
+        return 0
+    return int(inliers.sum())

@@ -1,0 +1,110 @@
+"""Find the picture inside a screenshot, screen recording or letterboxed frame.
+
+Forwarded copies are often a phone screenshot of a chat: the photo sits in a bubble surrounded
+by flat interface (status bar, header, bubbles, keyboard) or black bars. The interface is made of
+flat colour and sparse text, the photo of dense texture, so the photo is the largest dense,
+nearly rectangular blob of texture. Fingerprinting that rectangle instead of the whole screen
+is what lets a screenshot match, and it is also why two unrelated pictures shown in the same
+chat frame do not match each other: the frame is never fingerprinted.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numba import njit
+
+# Working resolution of the detector: enough to place edges within ~1 % of the side.
+_WORK_SIDE = 256
+# Interface fills are flat to within JPEG noise; a 5x5 neighbourhood whose grey levels span no
+# more than this is interface, not photo (even a clear sky varies more once downscaled).
+_FLAT_RANGE = 2.0
+# The frame must be at least this flat to be a screen at all, the picture must cover this much
+# of it (smaller blobs are avatars, emojis, stickers), and above this share of both sides the
+# picture *is* the frame: nothing to cut out.
+_MIN_FLAT = 0.12
+_MIN_AREA = 0.08
+_WHOLE = 0.96
+# Around the picture, a screen is mostly flat fill; a photo with a patch of sky is not.
+_MIN_FLAT_OUTSIDE = 0.6
+
+
+def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The (x0, y0, x1, y1) of the picture inside a screen-like frame, or None.
+
+    None means the image does not look like a picture inside flat surroundings (an ordinary
+    photo, or one whose surroundings are themselves textured).
+    """
+    h, w = luma.shape
+    scale = min(1.0, _WORK_SIDE / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if scale < 1 else luma
+    sh, sw = small.shape
+    if min(sh, sw) < 16:
+        return None
+    kernel = np.ones((5, 5), np.uint8)
+    spread = cv2.dilate(small, kernel) - cv2.erode(small, kernel)
+    flat = (spread <= _FLAT_RANGE).astype(np.uint8)
+    # Specks of flatness inside a photo (a blown-out highlight) must not split it.
+    flat = cv2.morphologyEx(flat, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    if flat.mean() < _MIN_FLAT:
+        return None
+    x, y, bw, bh = _largest_clear_rectangle(flat.astype(np.bool_))
+    if bw * bh < _MIN_AREA * sh * sw or (bw >= _WHOLE * sw and bh >= _WHOLE * sh):
+        return None
+    outside = flat.sum() / max(1, sh * sw - bw * bh)
+    if outside < _MIN_FLAT_OUTSIDE:
+        return None
+    # The 5x5 spread reaches two pixels past the picture's edge into the flat frame.
+    x0, y0 = x + 2 if x > 0 else 0, y + 2 if y > 0 else 0
+    x1 = x + bw - 2 if x + bw < sw else sw
+    y1 = y + bh - 2 if y + bh < sh else sh
+    box = (round(x0 / sw * w), round(y0 / sh * h), round(x1 / sw * w), round(y1 / sh * h))
+    return _snap_to_edges(luma, box)
+
+
+@njit(cache=True)
+def _largest_clear_rectangle(blocked: np.ndarray) -> tuple[int, int, int, int]:
+    """Largest axis-aligned rectangle with no blocked cell (histogram-stack method), as x, y, w, h."""
+    rows, cols = blocked.shape
+    heights = np.zeros(cols + 1, np.int64)
+    stack = np.zeros(cols + 1, np.int64)
+    best = (0, 0, 0, 0)
+    best_area = 0
+    for r in range(rows):
+        for c in range(cols):
+            heights[c] = 0 if blocked[r, c] else heights[c] + 1
+        top = 0
+        for c in range(cols + 1):
+            while top > 0 and heights[stack[top - 1]] >= heights[c]:
+                height = heights[stack[top - 1]]
+                top -= 1
+                left = stack[top - 1] + 1 if top > 0 else 0
+                area = height * (c - left)
+                if area > best_area:
+                    best_area = area
+                    best = (left, r - height + 1, c - left, height)
+            stack[top] = c
+            top += 1
+    return best
+
+
+def _snap_to_edges(luma: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Move each side of a coarse box to the strongest straight edge within a few pixels."""
+    h, w = luma.shape
+    x0, y0, x1, y1 = box
+    reach = max(2, round(2 * max(h, w) / _WORK_SIDE))
+    col_edge = np.abs(np.diff(luma[y0:y1].mean(axis=0)))
+    row_edge = np.abs(np.diff(luma[:, x0:x1].mean(axis=1)))
+
+    def snap(pos: int, profile: np.ndarray, limit: int) -> int:
+        lo, hi = max(0, pos - reach), min(limit - 1, pos + reach)
+        if hi <= lo:
+            return pos
+        return lo + int(np.argmax(profile[lo:hi])) + 1
+
+    nx0, nx1 = snap(x0, col_edge, w), snap(x1 - 1, col_edge, w)
+    ny0, ny1 = snap(y0, row_edge, h), snap(y1 - 1, row_edge, h)
+    if nx1 - nx0 < (x1 - x0) // 2 or ny1 - ny0 < (y1 - y0) // 2:
+        return box
+    return nx0, ny0, nx1, ny1

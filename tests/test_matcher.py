@@ -1,0 +1,117 @@
+"""The matcher: copies find their original through every signal; withdrawals are immediate."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stopspread.fingerprint import FileDigests, fingerprint_image, fingerprint_video, image_query, video_query
+from stopspread.matcher import Matcher
+from stopspread.records import ListRecord
+from stopspread.signals.types import PdqSignal
+
+
+def _luma(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def _forward(image: Image.Image, quality: int = 50) -> Image.Image:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
+@pytest.fixture(scope="module")
+def photos(media_images):
+    return {p.name: Image.open(p).convert("RGB") for p in media_images[:20]}
+
+
+@pytest.fixture
+def matcher(photos):
+    m = Matcher()
+    for name, photo in list(photos.items())[:10]:
+        m.add(ListRecord(name, "image", image=fingerprint_image(_luma(photo))))
+    return m
+
+
+def test_recompressed_mirrored_and_cropped_copies_match_their_original(matcher, photos):
+    names = list(photos)[:10]
+    signals = []
+    for name in names:
+        photo = photos[name]
+        w, h = photo.size
+        copies = {
+            "pdq": _forward(photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((w // 2, h // 2))),
+            "local": _forward(photo.crop((int(w * 0.18), int(h * 0.05), int(w * 0.9), int(h * 0.83)))),
+        }
+        for signal, copy in copies.items():
+            found = matcher.match_image(image_query(_luma(copy)))
+            assert [m.id for m in found] == [name], (name, signal, found)
+            signals.append((signal, found[0].signal))
+    # PDQ (cheap, interoperable) carries the whole-picture copies; a photo with a flat patch
+    # that looks framed may fall through to local features, which is still a match.
+    assert sum(expected == got for expected, got in signals) >= len(signals) - 2
+
+
+def test_unrelated_photos_do_not_match(matcher, photos):
+    for name in list(photos)[10:]:
+        assert matcher.match_image(image_query(_luma(_forward(photos[name])))) == []
+
+
+def test_withdrawal_stops_matching_at_once_and_re_adding_restores(matcher, photos):
+    name = next(iter(photos))
+    query = image_query(_luma(_forward(photos[name])))
+    assert matcher.match_image(query)
+    assert matcher.remove(name)
+    assert matcher.match_image(query) == []
+    assert not matcher.remove(name)
+    matcher.add(ListRecord(name, "image", image=fingerprint_image(_luma(photos[name]))))
+    assert [m.id for m in matcher.match_image(query)] == [name]
+
+
+def test_adding_the_same_id_replaces_the_record(matcher, photos):
+    first, other = list(photos)[0], list(photos)[15]
+    matcher.add(ListRecord(first, "image", image=fingerprint_image(_luma(photos[other]))))
+    assert matcher.match_image(image_query(_luma(photos[first]))) == []
+    assert [m.id for m in matcher.match_image(image_query(_luma(photos[other])))] == [first]
+    assert len(matcher) == 10
+
+
+def test_digests_match_exact_files_only():
+    m = Matcher()
+    m.add(ListRecord("clip", "video", md5="a" * 32, sha256="b" * 64))
+    assert [x.signal for x in m.match_digests(FileDigests("a" * 32, "b" * 64))] == ["sha256", "md5"]
+    assert m.match_digests(FileDigests("c" * 32, "d" * 64)) == []
+
+
+def test_match_pdq_reports_distances_nearest_first():
+    base = "0" * 64
+    near = format((1 << 10) - 1, "064x")  # 10 bits away
+    m = Matcher()
+    m.add(ListRecord("near", "image", image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(pdq=near, quality=100)))
+    m.add(ListRecord("same", "image", image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(pdq=base, quality=100)))
+    results = m.match_pdq(PdqSignal.to_array([base, "f" * 64]))
+    assert [(x.id, x.distance) for x in results[0]] == [("same", 0), ("near", 10)]
+    assert results[1] == []
+
+
+def _pan_frames(photo: Image.Image, seconds: int, start: int = 0) -> list[tuple[float, np.ndarray]]:
+    """One frame a second of a slow pan across ``photo``."""
+    w, h = photo.size
+    frames = []
+    for t in range(seconds):
+        x = int((start + t) * w * 0.02)
+        frames.append((float(t), _luma(photo.crop((x, 0, x + int(w * 0.6), h)).resize((320, 240)))))
+    return frames
+
+
+def test_a_trimmed_video_matches_and_an_unrelated_one_does_not(photos):
+    names = list(photos)
+    m = Matcher()
+    m.add(ListRecord("video-a", "video", video=fingerprint_video(_pan_frames(photos[names[0]], 20))))
+    trimmed = _pan_frames(photos[names[0]], 7, start=8)  # a 35 % segment
+    found = m.match_video(video_query(trimmed))
+    assert [x.id for x in found] == ["video-a"] and found[0].coverage >= 0.9
+    assert m.match_video(video_query(_pan_frames(photos[names[5]], 10))) == []
