@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("videos", nargs="*", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--fps", type=float, default=1.0)
+    parser.add_argument("--only", help="run only strategies whose name contains this text")
     args = parser.parse_args()
     videos = args.videos or sorted((SHARED / "data" / "media" / "videos").glob("*.mp4"))
     if not videos:
@@ -174,6 +175,8 @@ def main() -> None:
     runners: dict[str, Callable[[Path], Any]] = {
         name: (lambda p, s=strategy: s(p, args.fps)) for name, strategy in STRATEGIES.items()
     }
+    if args.only:
+        runners = {k: v for k, v in runners.items() if args.only.lower() in k.lower()}
     if vpdq is not None:
         runners["vpdq.computeHash"] = lambda p: vpdq.computeHash(str(p), seconds_per_hash=1)
 

@@ -466,10 +466,9 @@ def build(
             for n in range(copies):
                 stem = out / "queries" / "images" / family / f"{oid}__{n}"
                 fs = _frame_seed(seed, oid, n) if family == "screenshot" else None
-                src = (
-                    None if is_shot else local[oid]
-                )  # a screenshot original is rendered in phase 1
-                job = partial(_image_query, out, stem, oid, family, n, seed, fs, images_o, src)
+                # a screenshot original is read once rendered, in phase 1
+                photo = None if is_shot else local[oid]
+                job = partial(_image_query, out, stem, oid, family, n, seed, fs, images_o, photo)
                 (phase_b if is_shot else phase_a).append(job)
 
     # unrelated images: every distractor through every family (or a rotating subset)

@@ -1798,13 +1798,15 @@ class _Encoder:
         self.stream = self.container.add_stream("libx264", rate=rate)
         self.stream.width, self.stream.height = size
         self.stream.pix_fmt = "yuv420p"
-        opts = {"preset": _PRESET, "threads": "1"}  # one thread: same bytes on every run
+        # one thread: the same bytes on every run
+        opts: dict[str, object] = {"preset": _PRESET, "threads": "1"}
         if kbps is not None:
             self.stream.bit_rate = kbps * 1000
             opts.update(maxrate=f"{kbps * 3 // 2}k", bufsize=f"{kbps * 2}k")
         else:
             opts["crf"] = str(crf if crf is not None else 23)
         self.stream.options = opts
+        self.stream.codec_context.thread_count = 1
         self.count = 0
 
     def write(self, rgb: np.ndarray) -> None:
@@ -1812,6 +1814,7 @@ class _Encoder:
         if (w, h) != self.size:
             raise ValueError(f"frame {w}x{h} does not match the stream {self.size}")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame = frame.reformat(format="yuv420p", threads=1)  # one-thread swscale: see _frames_at
         frame.pts = self.count
         self.count += 1
         for packet in self.stream.encode(frame):
@@ -1834,9 +1837,9 @@ Convert = Callable[[av.VideoFrame], np.ndarray]
 
 def _rgb(size: tuple[int, int] | None = None) -> Convert:
     if size is None:
-        return lambda fr: fr.to_ndarray(format="rgb24")
+        return lambda fr: fr.to_ndarray(format="rgb24", threads=1)
     w, h = size
-    return lambda fr: fr.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+    return lambda fr: fr.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA", threads=1)
 
 
 def _frames_at(
@@ -1852,6 +1855,10 @@ def _frames_at(
     last_t = 0.0
     with av.open(str(src)) as c:
         st = c.streams.video[0]
+        # One decoding thread: with FFmpeg's threaded decoding beside it, libx264 (one thread
+        # too) was seen to write different bytes from run to run for the same frames.
+        st.thread_type = "NONE"
+        st.codec_context.thread_count = 1
         frame_dur = 1.0 / float(st.average_rate or 25)
         for i, fr in enumerate(c.decode(st)):
             t_abs = fr.time if fr.time is not None else i * frame_dur
@@ -1941,7 +1948,7 @@ def _v_crop(src: Path, dst: Path, rng: random.Random, **_: Any) -> Params:
     crf = _crf(rng)
 
     def convert(frame: av.VideoFrame) -> np.ndarray:
-        a = frame.to_ndarray(format="rgb24")[y0:y1, x0:x1]
+        a = frame.to_ndarray(format="rgb24", threads=1)[y0:y1, x0:x1]
         return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
 
     with _Encoder(dst, size, fps, crf=crf) as enc:
@@ -2179,8 +2186,8 @@ def _filler_frames(
 ) -> tuple[Iterator[np.ndarray], Params]:
     """A clip of unrelated footage at ``size`` (letterboxed): a segment of a video, a pan over a
     photo, or (``filler`` None) a pan over a generated picture. It lasts 40-100 % of ``part``
-    (the original's part in the compilation), within 1.5-7 s."""
-    seconds = min(7.0, max(1.5, part * rng.uniform(0.4, 1.0)))
+    (the original's part in the compilation), within 2.5-7 s."""
+    seconds = min(7.0, max(2.5, part * rng.uniform(0.4, 1.0)))
     W, H = size
     if filler is not None and filler.suffix.lower() in _VIDEO_EXT:
         info = video_info(filler)
@@ -2214,7 +2221,7 @@ def _filler_frames(
 def _v_compilation(
     src: Path, dst: Path, rng: random.Random, *, fillers: Sequence[Path] = (), **_: Any
 ) -> Params:
-    """The original (40 %) or a 35-60 % segment of it, between unrelated clips (1.5-7 s each,
+    """The original (40 %) or a 35-60 % segment of it, between unrelated clips (2.5-7 s each,
     at least one before and one after) that last together 1-2x the original part, so the
     original is at most half of the result. 640x360 (or 360x640 for portrait), 25 fps."""
     info = video_info(src)

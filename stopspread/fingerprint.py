@@ -94,21 +94,26 @@ def fingerprint_image(luma: np.ndarray) -> ImageFingerprint:
 def image_query(luma: np.ndarray, *, features: int = local.QUERY_FEATURES) -> ImageQuery:
     """Signals to search for one uploaded or forwarded picture.
 
-    When the picture sits inside a screen, only the picture is searched: the frame around it is
-    shared by every screenshot of that app and must not make unrelated pictures match.
+    When the picture sits inside a screen, its PDQ is taken of the picture only: the frame
+    around it is shared by every screenshot of that app and must not make unrelated pictures
+    match. Local features are taken of the whole image and, when there is one, of the picture
+    inside: a photo with a flat background can look framed, and must still match by its corners.
+    (Originals that are screenshots keep local features of their inner picture only, so a
+    shared frame cannot match that way either.)
     """
     h, w = luma.shape
-    box = content_box(luma) or (0, 0, w, h)
-    buffers = pdq_math.dihedral_buffers(luma, box)
+    box = content_box(luma)
+    buffers = pdq_math.dihedral_buffers(luma, box or (0, 0, w, h))
     if int(pdq_math.quality(buffers[:1])[0]) >= pdq_math.QUALITY_GATE:
         hashes = pdq_math.dct_to_hash(pdq_math.dct16(buffers))
     else:
         hashes = np.zeros((0, pdq_math.HASH_BYTES), np.uint8)
-    x0, y0, x1, y1 = box
-    region = np.ascontiguousarray(luma[y0:y1, x0:x1])
-    as_is = local.extract(region, features=features)
-    mirror = local.extract(np.ascontiguousarray(region[:, ::-1]), features=features)
-    return ImageQuery(hashes, (as_is, mirror))
+    regions = [luma] + ([luma[box[1] : box[3], box[0] : box[2]]] if box else [])
+    sets = []
+    for region in regions:
+        sets.append(local.extract(np.ascontiguousarray(region), features=features))
+        sets.append(local.extract(np.ascontiguousarray(region[:, ::-1]), features=features))
+    return ImageQuery(hashes, tuple(sets))
 
 
 def fingerprint_video(frames: Iterable[tuple[float, np.ndarray]]) -> VideoFingerprint:

@@ -25,7 +25,8 @@ def _forward(image: Image.Image, quality: int = 50) -> Image.Image:
 
 @pytest.fixture(scope="module")
 def photos(media_images):
-    return {p.name: Image.open(p).convert("RGB") for p in media_images[:20]}
+    # At the size the pipeline decodes a 1600-px JPEG to (reduced DCT scale 1/2).
+    return {p.name: Image.open(p).convert("RGB").reduce(2) for p in media_images[:20]}
 
 
 @pytest.fixture

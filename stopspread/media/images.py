@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import threading
-import warnings
 from dataclasses import dataclass
 from typing import Final
 
@@ -83,13 +82,13 @@ def _register_heif() -> None:
 def _open(data: bytes, fmt: str, name: str, limits: MediaLimits) -> Image.Image:
     if fmt == "heif":
         _register_heif()
+    # Pillow's own guard is a process-wide setting (warning above ~89 MP, error above ~179 MP);
+    # ours is checked just below, from the parsed header, before any pixel is decoded. Its
+    # warning is left alone: silencing it would need warnings.catch_warnings(), which is not
+    # thread-safe, and under "-W error" it arrives here as an exception, reported as a limit.
     try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb guard is a fixed global (~89 MP warning, ~179 MP error); our limit
-            # is checked below right after the header is parsed, before any pixel is decoded.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]])
-    except Image.DecompressionBombError as exc:
+        im = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]])
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaLimitError(f"{name}: {exc}") from None
     except Exception as exc:
         raise MediaError(f"{name}: not a readable {fmt.upper()} file ({_reason(exc)})") from None
@@ -122,12 +121,8 @@ def _load(im: Image.Image, name: str) -> None:
             "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; stopspread will not decode with it on"
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im.load()
-    except MediaError:
-        raise
-    except Image.DecompressionBombError as exc:
+        im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaLimitError(f"{name}: {exc}") from None
     except Exception as exc:
         msg = _reason(exc)
@@ -153,8 +148,10 @@ def _flatten(im: Image.Image, want: str) -> Image.Image:
         im = im.convert("RGBA" if mode == "RGBa" else "LA")
 
     if im.mode in ("RGBA", "LA"):
-        white = Image.new(im.mode, im.size, (255,) * len(im.mode))
-        im = Image.alpha_composite(white, im).convert(im.mode[:-1])
+        # Grey+alpha goes through RGBA too (alpha_composite wants RGBA); grey stays grey since
+        # the luma weights sum to 1.
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im.convert("RGBA")).convert("RGB")
     if im.mode not in ("L", "RGB"):
         im = im.convert("RGB")
     if want == "RGB" and im.mode == "L":

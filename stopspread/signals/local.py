@@ -37,8 +37,10 @@ DESCRIPTOR_RADIUS = 31
 RANSAC_TOLERANCE = 0.015
 MIN_INLIERS = 16
 MIN_SPREAD = 0.2
+# Corners are looked for at this size: a copy is rarely seen larger, and ORB's cost is per pixel.
+LOCAL_MAX_SIDE = 512
 # Corners are detected in excess and then chosen cell by cell of a grid (see _spread_out).
-_OVERSAMPLE = 4
+_OVERSAMPLE = 3
 _GRID = 4
 
 def _orb(features: int) -> cv2.ORB:
@@ -84,6 +86,10 @@ def extract(luma: np.ndarray, box: tuple[int, int, int, int] | None = None, *, f
     h, w = luma.shape
     x0, y0, x1, y1 = box if box is not None else (0, 0, w, h)
     region = np.ascontiguousarray(np.clip(luma[y0:y1, x0:x1], 0, 255).astype(np.uint8))
+    scale = LOCAL_MAX_SIDE / max(region.shape)
+    if scale < 1:
+        size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
+        region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
     orb = _orb(features * _OVERSAMPLE)
     keypoints = _spread_out(orb.detect(region, None), region.shape, features)
     if not keypoints:
@@ -107,20 +113,17 @@ def _spread_out(keypoints: Sequence[cv2.KeyPoint], shape: tuple[int, ...], count
     if len(keypoints) <= count:
         return list(keypoints)
     h, w = shape[:2]
-    cells: dict[tuple[int, int], list[cv2.KeyPoint]] = {}
-    for kp in sorted(keypoints, key=lambda k: -k.response):
-        cell = (min(_GRID - 1, int(kp.pt[1] * _GRID / h)), min(_GRID - 1, int(kp.pt[0] * _GRID / w)))
-        cells.setdefault(cell, []).append(kp)
-    chosen: list[cv2.KeyPoint] = []
-    rank = 0
-    while len(chosen) < count:
-        layer = [members[rank] for members in cells.values() if rank < len(members)]
-        if not layer:
-            break
-        layer.sort(key=lambda k: -k.response)
-        chosen.extend(layer[: count - len(chosen)])
-        rank += 1
-    return chosen
+    xy = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    response = np.array([kp.response for kp in keypoints], dtype=np.float32)
+    cell = np.minimum(_GRID - 1, (xy[:, 1] * _GRID / h).astype(np.int64)) * _GRID + np.minimum(
+        _GRID - 1, (xy[:, 0] * _GRID / w).astype(np.int64)
+    )
+    by_cell = np.lexsort((-response, cell))
+    first_of_cell = np.searchsorted(cell[by_cell], cell[by_cell], side="left")
+    rank = np.empty(len(keypoints), np.int64)
+    rank[by_cell] = np.arange(len(keypoints)) - first_of_cell
+    chosen = np.lexsort((-response, rank))[:count]
+    return [keypoints[i] for i in chosen]
 
 
 def verify(query_points: np.ndarray, reference_points: np.ndarray) -> int:

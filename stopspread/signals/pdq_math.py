@@ -33,42 +33,53 @@ def _dct_matrix() -> np.ndarray:
     return d.astype(np.float32)
 
 
-def _box_weights(n: int, window: int) -> np.ndarray:
-    """The n x n matrix of PDQ's 1-D box pass: a centred window, shrunk at the edges."""
-    half = (window + 2) // 2
-    lo = np.arange(n) + half - window
-    hi = np.arange(n) + half
-    cols = np.arange(n)[None, :]
-    mask = (cols >= np.maximum(lo, 0)[:, None]) & (cols < np.minimum(hi, n)[:, None])
-    return mask / mask.sum(axis=1, keepdims=True)
+@lru_cache(maxsize=512)
+def _taps(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of the 64 decimated samples of a span of ``n`` pixels reads, and how much.
 
-
-@lru_cache(maxsize=256)
-def _axis_weights(start: int, stop: int, full: int) -> np.ndarray:
-    """64 x ``full`` weights sampling the tent-filtered span [start, stop) of an axis."""
-    n = stop - start
+    PDQ box-filters twice (window = n/128 rounded up, shrunk at the edges) and then keeps 64
+    samples; each sample is therefore a tent over at most two windows of pixels. Returns
+    positions (64 x K ints, 0..n-1) and weights (64 x K) with K = twice the window.
+    """
     window = max(1, -(-n // 128))
-    box = _box_weights(n, window)
-    tent = box @ box
-    rows = ((np.arange(BUFFER_SIDE) + 0.5) * n / BUFFER_SIDE).astype(np.int64)
-    w = np.zeros((BUFFER_SIDE, full), dtype=np.float32)
-    w[:, start:stop] = tent[rows]
-    w.setflags(write=False)
-    return w
+    half = (window + 2) // 2
+    lo = np.clip(np.arange(n) + half - window, 0, n)
+    hi = np.clip(np.arange(n) + half, 0, n)
+    samples = ((np.arange(BUFFER_SIDE) + 0.5) * n / BUFFER_SIDE).astype(np.int64)
+    taps = 2 * window
+    positions = np.zeros((BUFFER_SIDE, taps), np.int64)
+    weights = np.zeros((BUFFER_SIDE, taps), np.float64)
+    for row, centre in enumerate(samples):
+        first = lo[lo[centre]]
+        for j in range(lo[centre], hi[centre]):
+            share = 1.0 / ((hi[centre] - lo[centre]) * (hi[j] - lo[j]))
+            weights[row, lo[j] - first : hi[j] - first] += share
+        positions[row] = np.minimum(first + np.arange(taps), n - 1)
+    return positions, weights.astype(np.float32)
+
+
+def _rows(luma: np.ndarray, start: int, stop: int, flip: bool) -> np.ndarray:
+    """The 64 tent-filtered rows of ``luma[start:stop]`` (mirrored top to bottom if ``flip``)."""
+    positions, weights = _taps(stop - start)
+    index = (stop - 1 - positions) if flip else (start + positions)
+    return np.einsum("ak,akw->aw", weights, luma[index])
+
+
+def _columns(rows: np.ndarray, start: int, stop: int, flip: bool) -> np.ndarray:
+    positions, weights = _taps(stop - start)
+    index = (stop - 1 - positions) if flip else (start + positions)
+    return np.einsum("bk,abk->ab", weights, rows[:, index])
 
 
 def buffers64(luma: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """64x64 PDQ buffers of the regions ``boxes`` (k x 4 ints: x0, y0, x1, y1) of ``luma``."""
-    h, w = luma.shape
+    """64x64 PDQ buffers of the regions ``boxes`` (k x 4 ints: x0, y0, x1, y1) of ``luma``.
+
+    Only the pixels under each sample's tent are read, so a region costs about 64 x 2 windows
+    x its width, whatever the size of the image.
+    """
     out = np.empty((len(boxes), BUFFER_SIDE, BUFFER_SIDE), dtype=np.float32)
-    rows_cache: dict[tuple[int, int], np.ndarray] = {}
     for k, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
-        key = (y0, y1)
-        rows = rows_cache.get(key)
-        if rows is None:
-            rows = _axis_weights(y0, y1, h) @ luma
-            rows_cache[key] = rows
-        out[k] = rows @ _axis_weights(x0, x1, w).T
+        out[k] = _columns(_rows(luma, y0, y1, False), x0, x1, False)
     return out
 
 
@@ -77,19 +88,17 @@ def dihedral_buffers(luma: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
 
     PDQ's decimation samples are not symmetric about the centre, so flipping the DCT (below)
     lands 15-25 bits away from hashing really flipped pixels; a copy that was mirrored *and*
-    recompressed can then fall past the threshold. Flipping the weight matrices instead is
-    exact, and transposing a buffer is a rotation, so eight buffers cost two large products.
+    recompressed can then fall past the threshold. Mirroring the sampling positions instead is
+    exact, and transposing a buffer is a rotation, so all eight cost little more than one.
     """
-    h, w = luma.shape
     x0, y0, x1, y1 = box
-    wy, wx = _axis_weights(y0, y1, h), _axis_weights(x0, x1, w)
-    # Reversing a weight row's span mirrors the sampling positions inside the region.
-    wy_flip = np.zeros_like(wy)
-    wy_flip[:, y0:y1] = wy[:, y0:y1][:, ::-1]
-    wx_flip = np.zeros_like(wx)
-    wx_flip[:, x0:x1] = wx[:, x0:x1][:, ::-1]
-    rows = (wy @ luma, wy_flip @ luma)
-    flips = np.stack([r @ c.T for r in rows for c in (wx, wx_flip)])
+    flips = np.stack(
+        [
+            _columns(_rows(luma, y0, y1, flip_rows), x0, x1, flip_columns)
+            for flip_rows in (False, True)
+            for flip_columns in (False, True)
+        ]
+    )
     return np.concatenate([flips, np.swapaxes(flips, 1, 2)])
 
 

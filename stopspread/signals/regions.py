@@ -25,6 +25,12 @@ _FLAT_RANGE = 2.0
 _MIN_FLAT = 0.12
 _MIN_AREA = 0.08
 _WHOLE = 0.96
+# Apps show a picture at least this wide or this tall (chat bubbles take 60-95 % of the width,
+# viewers and screen recordings the whole width or height); a narrower blob is not one.
+_MIN_SIDE = 0.5
+# Share of flat pixels along a side for it to be the edge of a pasted picture.
+_EDGE_FLAT = 0.8
+_EDGE_REACH = 4
 # Around the picture, a screen is mostly flat fill; a photo with a patch of sky is not.
 _MIN_FLAT_OUTSIDE = 0.6
 
@@ -52,6 +58,10 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     x, y, bw, bh = _largest_clear_rectangle(flat.astype(np.bool_))
     if bw * bh < _MIN_AREA * sh * sw or (bw >= _WHOLE * sw and bh >= _WHOLE * sh):
         return None
+    if bw < _MIN_SIDE * sw and bh < _MIN_SIDE * sh:
+        return None
+    if not _edges_are_picture(flat, x, y, bw, bh):
+        return None
     outside = flat.sum() / max(1, sh * sw - bw * bh)
     if outside < _MIN_FLAT_OUTSIDE:
         return None
@@ -61,6 +71,33 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     y1 = y + bh - 2 if y + bh < sh else sh
     box = (round(x0 / sw * w), round(y0 / sh * h), round(x1 / sw * w), round(y1 / sh * h))
     return _snap_to_edges(luma, box)
+
+
+def _edges_are_picture(flat: np.ndarray, x: int, y: int, w: int, h: int) -> bool:
+    """Whether flat interface runs along the box's sides, as around a pasted picture.
+
+    An object photographed against a plain wall also leaves a clear rectangle, but the object
+    goes on past some of its sides; a picture pasted into a screen has flat fill all along them,
+    a few pixels out (a bubble's outline may sit in between). Sides on the frame's border say
+    nothing and are skipped.
+    """
+    sh, sw = flat.shape
+    sides = []
+    for step in range(1, _EDGE_REACH + 1):
+        sides.append(
+            [
+                flat[y - step, x : x + w].mean() if y - step >= 0 else np.nan,
+                flat[y + h - 1 + step, x : x + w].mean() if y + h - 1 + step < sh else np.nan,
+                flat[y : y + h, x - step].mean() if x - step >= 0 else np.nan,
+                flat[y : y + h, x + w - 1 + step].mean() if x + w - 1 + step < sw else np.nan,
+            ]
+        )
+    outer = np.array(sides)
+    present = ~np.isnan(outer[0])
+    if present.sum() < 2:
+        return False
+    framed = (np.nan_to_num(outer, nan=0.0).max(axis=0) >= _EDGE_FLAT)[present].sum()
+    return bool(framed >= max(2, present.sum() - 1))
 
 
 @njit(cache=True)
