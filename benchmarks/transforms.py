@@ -1798,8 +1798,9 @@ class _Encoder:
         self.stream = self.container.add_stream("libx264", rate=rate)
         self.stream.width, self.stream.height = size
         self.stream.pix_fmt = "yuv420p"
-        # one thread: the same bytes on every run
-        opts: dict[str, object] = {"preset": _PRESET, "threads": "1"}
+        # The same bytes on every run: one thread, and no macroblock-tree rate control (libx264
+        # 0.165's mbtree reads uninitialised padding when a side is not a multiple of 16).
+        opts: dict[str, object] = {"preset": _PRESET, "threads": "1", "x264-params": "mbtree=0"}
         if kbps is not None:
             self.stream.bit_rate = kbps * 1000
             opts.update(maxrate=f"{kbps * 3 // 2}k", bufsize=f"{kbps * 2}k")
@@ -1814,7 +1815,7 @@ class _Encoder:
         if (w, h) != self.size:
             raise ValueError(f"frame {w}x{h} does not match the stream {self.size}")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame = frame.reformat(format="yuv420p", threads=1)  # one-thread swscale: see _frames_at
+        frame = frame.reformat(format="yuv420p", threads=1)
         frame.pts = self.count
         self.count += 1
         for packet in self.stream.encode(frame):
@@ -1839,7 +1840,9 @@ def _rgb(size: tuple[int, int] | None = None) -> Convert:
     if size is None:
         return lambda fr: fr.to_ndarray(format="rgb24", threads=1)
     w, h = size
-    return lambda fr: fr.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA", threads=1)
+    return lambda fr: fr.to_ndarray(
+        format="rgb24", width=w, height=h, interpolation="AREA", threads=1
+    )
 
 
 def _frames_at(
@@ -1855,8 +1858,7 @@ def _frames_at(
     last_t = 0.0
     with av.open(str(src)) as c:
         st = c.streams.video[0]
-        # One decoding thread: with FFmpeg's threaded decoding beside it, libx264 (one thread
-        # too) was seen to write different bytes from run to run for the same frames.
+        # One decoding thread: the workers of make_dataset already keep every core busy.
         st.thread_type = "NONE"
         st.codec_context.thread_count = 1
         frame_dur = 1.0 / float(st.average_rate or 25)

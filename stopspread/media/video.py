@@ -257,6 +257,7 @@ class _Video:
         stream = self.stream
         ctx = stream.codec_context
         ctx.skip_frame = "NONKEY"
+        _guard_decoder(ctx, self.limits)
         try:
             for packet in self.container.demux(stream):
                 self.clock.check()
@@ -268,6 +269,12 @@ class _Video:
 
     def close(self) -> None:
         self.container.close()
+
+
+def _guard_decoder(ctx: Any, limits: MediaLimits) -> None:
+    # The header check covers the declared size; this makes FFmpeg itself refuse a picture that
+    # grows past the limit mid-stream (a new SPS), before allocating it.
+    ctx.options = {**ctx.options, "max_pixels": str(limits.max_pixels)}
 
 
 def _decode_packet(packet: Any, name: str) -> list[Any]:
@@ -464,6 +471,7 @@ def _sample(
         sparse = video.fps > 0 and (1.0 / fps) >= 4.0 / video.fps
         base_skip = "NONREF" if sparse else "DEFAULT"
         ctx.skip_frame = base_skip
+        _guard_decoder(ctx, limits)
         for other in video.container.streams:
             if other.index != stream.index:
                 other.discard = av.stream.Discard.all  # demuxer skips their payloads

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import time
 from pathlib import Path
 
 import numpy as np
@@ -48,20 +47,6 @@ def test_jpeg_draft_matches_full_decode_then_area_downscale(big_jpeg: Path) -> N
     diff = np.abs(draft - expected)
     assert diff.mean() < 1.0
     assert np.percentile(diff, 99) < 4.0
-
-
-def test_jpeg_draft_is_faster_than_full_decode(big_jpeg: Path) -> None:
-    def best(fn: object) -> float:
-        times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            fn()  # type: ignore[operator]
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    ours = best(lambda: load_luma(big_jpeg))
-    full = best(lambda: Image.open(big_jpeg).convert("RGB").load())
-    assert ours < full / 2
 
 
 def test_large_reduction_continues_after_dct_scaling(big_jpeg: Path) -> None:
@@ -240,20 +225,16 @@ def test_text_named_jpg_is_unsupported(tmp_path: Path) -> None:
 
 
 def test_header_claiming_ten_gigapixels_fails_fast() -> None:
-    start = time.perf_counter()
     with pytest.raises(MediaLimitError, match="decompression bomb"):
         load_luma(png_header_only(100_000, 100_000))
-    assert time.perf_counter() - start < 1
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_highly_compressible_png_bomb_fails_before_decoding() -> None:
     bomb = png_bomb(12_000, 10_000)  # 120 MP, a few KB
     assert len(bomb) < 200_000
-    start = time.perf_counter()
     with pytest.raises(MediaLimitError, match="decompression bomb"):
         load_luma(bomb)
-    assert time.perf_counter() - start < 1
 
 
 def test_custom_limits() -> None:
