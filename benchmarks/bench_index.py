@@ -48,6 +48,11 @@ class Row:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def loadavg() -> list[str]:
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -137,10 +142,7 @@ def bench_ours(
         "single-query search": f"{one * 1e3:.2f} ms",
         "memory": ", ".join(f"{k} {v / n:.1f}" for k, v in mem.items() if v),
     }
-    row = Row(n, name, build, q.shape[0] / secs, q.shape[0], rec, total / n, "nbytes", extra)
-    del index, res
-    gc.collect()
-    return row
+    return Row(n, name, build, q.shape[0] / secs, q.shape[0], rec, total / n, "nbytes", extra)
 
 
 def faiss_pairs(lims: np.ndarray, labels: np.ndarray) -> Pairs:
@@ -174,10 +176,7 @@ def bench_faiss(
     lims, _dist, labels = out  # type: ignore[misc]
     rec = recall(faiss_pairs(lims, labels), truth)
     extra = {"RSS delta": f"{rss / n:.1f} B/entry"}
-    row = Row(n, name, build, q.shape[0] / secs, q.shape[0], rec, ser / n, "serialize", extra)
-    del index
-    gc.collect()
-    return row
+    return Row(n, name, build, q.shape[0] / secs, q.shape[0], rec, ser / n, "serialize", extra)
 
 
 TX_SCRIPT = r"""
@@ -261,7 +260,7 @@ def render(rows: list[Row], args: argparse.Namespace, notes: list[str]) -> str:
     lines.append("")
     for size in sorted({r.size for r in rows}):
         sr = [r for r in rows if r.size == size]
-        ours = next(r for r in sr if r.name.startswith("stopspread") and "64 B" not in r.name)
+        ours = next(r for r in sr if r.name == "stopspread MultiIndexHashing")
         lines += [
             f"## {size:,} entries, radius {args.radius}",
             "",
@@ -273,7 +272,7 @@ def render(rows: list[Row], args: argparse.Namespace, notes: list[str]) -> str:
             ratio = ours.qps / r.qps
             lines.append(
                 f"| {r.name} | {r.build_s:.1f} | {r.queries:,} | {r.qps:,.0f} | "
-                f"{ratio:.1f}× | {r.recall * 100:.2f} % | {r.bytes_per_entry:.1f} ({r.bytes_how}) |"
+                f"{ratio:.1f}× | {r.recall * 100:.2f} % | {r.bytes_per_entry:.1f} ({r.bytes_how}) |"  # noqa: RUF001
             )
         lines.append("")
         for r in sr:
@@ -292,7 +291,14 @@ def main() -> None:
     ap.add_argument("--radius", type=int, default=31)
     ap.add_argument("--repeats", type=int, default=2, help="best of N timed search runs")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--compact", action="store_true", help="also run ours at <= 64 B/entry")
+    ap.add_argument(
+        "--budgets",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also run ours with these table_bytes_per_entry budgets (default 64); "
+        "24 gives <= 64 B/entry in total",
+    )
     ap.add_argument("--threatexchange-python", help="interpreter with threatexchange installed")
     ap.add_argument("--threatexchange-sizes", type=int, nargs="*", default=None)
     ap.add_argument("--no-multihash-sizes", type=int, nargs="*", default=[])
@@ -308,7 +314,7 @@ def main() -> None:
         "against an exact brute-force answer; stopspread's results on them must equal it "
         "exactly, and every near-duplicate query among all its queries must find its source.",
         "Timings are the best of the repeated batch runs, wall clock, both cores.",
-        f"Load average at start: {open('/proc/loadavg').read().split()[:3]} (the machine is "
+        f"Load average at start: {loadavg()} (the machine is "
         "shared; peers and ours ran back to back in the same process, so ratios are fairer "
         "than absolute numbers).",
     ]
@@ -322,27 +328,39 @@ def main() -> None:
                          args.radius, truth, args.repeats)  # fmt: skip
         rows.append(row)
         print(row, flush=True)
-        if args.compact:
-            row = bench_ours("stopspread MultiIndexHashing (≤ 64 B/entry budget)", db,
-                             q[: args.queries], args.peer_queries, args.radius, truth,
-                             args.repeats, table_bytes_per_entry=24.0)  # fmt: skip
+        gc.collect()
+        for budget in args.budgets:
+            # smaller budgets may make the cost model fall back to scanning: peers' query count
+            row = bench_ours(
+                f"stopspread MultiIndexHashing (tables ≤ {budget:g} B/entry)",
+                db,
+                qp,
+                args.peer_queries,
+                args.radius,
+                truth,
+                args.repeats,
+                table_bytes_per_entry=budget,
+            )
             rows.append(row)
             print(row, flush=True)
+            gc.collect()
         for kind in ("flat", "multihash"):
             if kind == "multihash" and size in args.no_multihash_sizes:
                 continue
             row = bench_faiss(kind, db, qp, args.radius, truth, args.repeats)
             rows.append(row)
             print(row, flush=True)
+            gc.collect()
         if args.threatexchange_python and (
             args.threatexchange_sizes is None or size in args.threatexchange_sizes
         ):
             row = bench_threatexchange(args.threatexchange_python, db, qp, args.radius, truth)
             rows.append(row)
             print(row, flush=True)
+            gc.collect()
         del db, q
         gc.collect()
-    notes.append(f"Load average at end: {open('/proc/loadavg').read().split()[:3]}.")
+    notes.append(f"Load average at end: {loadavg()}.")
     text = render(rows, args, notes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")

@@ -68,6 +68,7 @@ from benchmarks import transforms as tf
 Record = dict[str, Any]
 
 SUBDIRS = ("originals", "queries", "unrelated")
+_EXT = {"PNG": "png", "JPEG": "jpg"}  # what a chat frame saves as
 
 
 class DatasetError(Exception):
@@ -312,6 +313,7 @@ def build(
     fixed_frame_seed = _rng(seed, "fixed-frame").getrandbits(32)
 
     records: list[Record] = []
+    shrunk = {} if plan.max_photo_side is None else {"shrunk_to": plan.max_photo_side}
     images_o = out / "originals" / "images"
     images_o.mkdir(parents=True)
     for pid in bare:
@@ -325,7 +327,7 @@ def build(
                 "image",
                 None,
                 pid,
-                {"source": "shared", "file": f"images/{pid}.jpg"},
+                {"source": "shared", "file": f"images/{pid}.jpg", **shrunk},
             )
         )
     plain_u = out / "unrelated" / "images" / "plain"
@@ -341,7 +343,7 @@ def build(
                 "image",
                 None,
                 None,
-                {"distractor": did, "file": f"images/{did}.jpg"},
+                {"distractor": did, "file": f"images/{did}.jpg", **shrunk},
             )
         )
 
@@ -370,6 +372,8 @@ def build(
                 plan.max_photo_side,
             )
         )
+    fixed_frame = tf.ChatFrame.from_seed(fixed_frame_seed, layout="whatsapp")
+    shot_paths = [f"originals/images/{sid}.{_EXT[fixed_frame.save_format]}" for sid in shot_ids]
     fixed_twins = distractors[: plan.screenshot_originals]
     for did in fixed_twins:
         stem = out / "unrelated" / "images" / "screenshot_fixed_frame" / f"{did}__0"
@@ -383,7 +387,7 @@ def build(
                 "unrelated",
                 "screenshot_fixed_frame",
                 None,
-                {"distractor": did, "same_frame_as": [f"originals/images/{s}" for s in shot_ids]},
+                {"distractor": did, "same_frame_as": shot_paths},
                 None,
             )
         )
@@ -486,7 +490,7 @@ def build(
                 if family == "screenshot":
                     twin = originals_all[i % len(originals_all)]
                     fs = _frame_seed(seed, twin, n)
-                    ext = "png" if tf.ChatFrame.from_seed(fs).save_format == "PNG" else "jpg"
+                    ext = _EXT[tf.ChatFrame.from_seed(fs).save_format]
                     extra["same_frame_as"] = f"queries/images/screenshot/{twin}__{n}.{ext}"
                 phase_a.append(
                     partial(

@@ -7,8 +7,11 @@ from benign media so that the benchmark can measure recall (every copy must stil
 original) and false matches (unrelated media must never match).
 
 Every random choice comes from the ``random.Random`` passed in, so a seed reproduces the same
-bytes on the same machine (and, for images, with the same Pillow and libjpeg/libpng/libwebp).
-Text is drawn with Pillow's embedded font, never a system font, for the same reason.
+bytes with the same Pillow / libjpeg / libpng / libwebp / FFmpeg / libx264 builds. Text is drawn
+with Pillow's embedded font, never a system font, for that reason; videos are encoded by one
+libx264 thread without macroblock-tree rate control (which reads uninitialised memory when a
+side is not a multiple of 16, and then writes different bytes from run to run). Audio is
+dropped: the copies are silent.
 
 Images
     ``FAMILIES[name](img, rng) -> PIL.Image.Image`` (RGB) — the plain functions.
@@ -66,6 +69,7 @@ __all__ = [
     "crop",
     "forward_image",
     "forward_video",
+    "inner_rect",
     "make_pan_video",
     "mirror_rotate",
     "overlay",

@@ -8,6 +8,9 @@ count-then-fill).
 
 from __future__ import annotations
 
+import types as pytypes
+from typing import Any
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -86,8 +89,7 @@ def _is_dead(dead: np.ndarray, pos: int) -> bool:
     return ((dead[pos >> 6] >> np.uint64(pos & 63)) & _U1) != _U0
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def linear_search(
+def _linear_search(
     q: np.ndarray,
     h: np.ndarray,
     dead: np.ndarray,
@@ -211,8 +213,8 @@ def build_tables(
 @njit(inline="always", nogil=True)
 def _verify(
     buf: np.ndarray,
+    tbuf: np.ndarray,
     nb: int,
-    j: int,
     qi: int,
     q: np.ndarray,
     qk: np.ndarray,
@@ -226,16 +228,18 @@ def _verify(
     out_pos: np.ndarray,
     out_d: np.ndarray,
 ) -> int:
-    """Check buffered candidates of table j; returns the updated match count.
+    """Check buffered candidates (``tbuf`` holds the table each came from); returns the
+    updated match count.
 
-    A tight, branch-predictable loop: the CPU keeps many independent cache misses in flight,
-    which is what makes random-access verification affordable."""
+    A tight loop whose only branch (a match) is almost never taken, with a prefetch a few
+    candidates ahead, so many cache misses are in flight at once."""
     cap = out_pos.shape[1]
     a0 = q[qi, 0]
     a1 = q[qi, 1]
     a2 = q[qi, 2]
     a3 = q[qi, 3]
     for k in range(nb):
+        prefetch(h, np.int64(buf[k + _AHEAD]))
         pos = np.int64(buf[k])
         d = (
             popcount64(h[pos, 0] ^ a0)
@@ -245,7 +249,7 @@ def _verify(
         )
         if d <= radius:
             seen_earlier = False
-            for i in range(j):
+            for i in range(np.int64(tbuf[k])):
                 if radii[i] >= 0:
                     di = popcount64(chunk_of(h, pos, starts[i], widths[i]) ^ qk[i])
                     if di <= radii[i]:
@@ -259,12 +263,12 @@ def _verify(
     return c
 
 
-_BUF = 2048
-_GROUP = 32
+_AHEAD = 32
+_BUF = 4096
+_CHUNK = 256
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def mih_search(
+def _mih_search(
     q: np.ndarray,
     h: np.ndarray,
     dead: np.ndarray,
@@ -278,7 +282,7 @@ def mih_search(
     widths: np.ndarray,
     radii: np.ndarray,
     masks: np.ndarray,
-    mstart: np.ndarray,
+    mtable: np.ndarray,
     radius: int,
     counts: np.ndarray,
     out_pos: np.ndarray,
@@ -287,62 +291,116 @@ def mih_search(
     """Multi-index hashing probe + verify.
 
     Table j is probed with every key within ``radii[j]`` of the query's chunk j (``masks``
-    holds the XOR patterns). Exactness: the chunks are disjoint and sum(radii + 1) > radius, so
-    an entry within ``radius`` is within ``radii[j]`` on at least one chunk. It is reported
-    only from the first such table, which removes duplicates without a per-query hash set.
+    holds the XOR patterns of all tables back to back, ``mtable`` which table each is for).
+    Exactness: the chunks are disjoint and sum(radii + 1) > radius, so an entry within
+    ``radius`` is within ``radii[j]`` on at least one chunk. It is reported only from the
+    first such table, which removes duplicates without a per-query hash set.
 
-    Every step is a random memory access (bucket offset, bucket contents, candidate hash), so
-    the loop is software-pipelined: a group of probes first prefetches its offsets, then its
-    buckets, and copying a bucket prefetches the candidates' hashes, which are verified later
-    from a buffer in a tight loop.
+    Buckets hold ~1-4 entries, so the cost is cache misses, not arithmetic. Hence a chunk of
+    probes (across tables) runs in stages so that many misses are in flight at once:
+    prefetch the bucket offsets of all, then read them and prefetch the buckets, then copy
+    the buckets' positions into a buffer while prefetching each candidate's hash; the buffer
+    is verified once full (or at the end), prefetching further ahead.
     """
     nq = q.shape[0]
     m = starts.shape[0]
     n = h.shape[0]
+    total = masks.shape[0]
     for qi in prange(nq):
         qk = np.empty(m, dtype=np.uint64)
-        buf = np.empty(_BUF, dtype=np.uint32)
-        keys = np.empty(_GROUP, dtype=np.int64)
-        los = np.empty(_GROUP, dtype=np.int64)
-        his = np.empty(_GROUP, dtype=np.int64)
+        buf = np.zeros(_BUF + _AHEAD, dtype=np.uint32)
+        tbuf = np.zeros(_BUF, dtype=np.uint8)
+        keys = np.empty(_CHUNK, dtype=np.int64)
+        los = np.empty(_CHUNK, dtype=np.int64)
+        lens = np.empty(_CHUNK, dtype=np.int64)
         for j in range(m):
             qk[j] = chunk_of(q, qi, starts[j], widths[j])
         c = 0
-        for j in range(m):
-            if radii[j] < 0:
-                continue
-            cb = cbase[j]
-            fb = fbase[j]
-            gs = gshift[j]
-            pbase = j * n
-            nb = 0
-            for g0 in range(mstart[j], mstart[j + 1], _GROUP):
-                g1 = min(mstart[j + 1], g0 + _GROUP)
-                for mi in range(g0, g1):
-                    key = np.int64(qk[j] ^ masks[mi])
-                    keys[mi - g0] = key
-                    prefetch(fine, fb + key)
-                for k in range(g1 - g0):
-                    key = keys[k]
-                    lo = np.int64(coarse[cb + (key >> gs)]) + np.int64(fine[fb + key])
-                    hi = np.int64(coarse[cb + ((key + 1) >> gs)]) + np.int64(fine[fb + key + 1])
-                    los[k] = lo
-                    his[k] = hi
-                    if hi > lo:
-                        prefetch(perm, pbase + lo)
-                for k in range(g1 - g0):
-                    for p in range(pbase + los[k], pbase + his[k]):
-                        if nb == _BUF:
-                            c = _verify(
-                                buf, nb, j, qi, q, qk, h, dead, starts, widths, radii, radius, c,
-                                out_pos, out_d,
-                            )
-                            nb = 0
-                        pos = perm[p]
-                        prefetch(h, pos)
-                        buf[nb] = pos
-                        nb += 1
-            c = _verify(
-                buf, nb, j, qi, q, qk, h, dead, starts, widths, radii, radius, c, out_pos, out_d
-            )
+        nb = 0
+        for g0 in range(0, total, _CHUNK):
+            g1 = min(total, g0 + _CHUNK)
+            for g in range(g0, g1):
+                j = np.int64(mtable[g])
+                key = np.int64(qk[j] ^ masks[g])
+                keys[g - g0] = key
+                prefetch(fine, fbase[j] + key)
+            for k in range(g1 - g0):
+                j = np.int64(mtable[g0 + k])
+                key = keys[k]
+                cb = cbase[j]
+                gs = gshift[j]
+                fk = fbase[j] + key
+                lo = np.int64(coarse[cb + (key >> gs)]) + np.int64(fine[fk])
+                hi = np.int64(coarse[cb + ((key + 1) >> gs)]) + np.int64(fine[fk + 1])
+                los[k] = j * n + lo
+                lens[k] = hi - lo
+                prefetch(perm, j * n + lo)
+            for k in range(g1 - g0):
+                tj = mtable[g0 + k]
+                lo = los[k]
+                for p in range(lo, lo + lens[k]):
+                    if nb == _BUF:
+                        c = _verify(
+                            buf,
+                            tbuf,
+                            nb,
+                            qi,
+                            q,
+                            qk,
+                            h,
+                            dead,
+                            starts,
+                            widths,
+                            radii,
+                            radius,
+                            c,
+                            out_pos,
+                            out_d,
+                        )
+                        nb = 0
+                    pos = perm[p]
+                    prefetch(h, pos)
+                    buf[nb] = pos
+                    tbuf[nb] = tj
+                    nb += 1
+        c = _verify(
+            buf, tbuf, nb, qi, q, qk, h, dead, starts, widths, radii, radius, c, out_pos, out_d
+        )
         counts[qi] = c
+
+
+def _renamed(fn: Any, name: str) -> Any:
+    """The same Python function under another name: numba names its on-disk cache after the
+    function, and a serial and a parallel compilation must not share (and overwrite) one."""
+    clone = pytypes.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__)
+    clone.__qualname__ = name
+    clone.__doc__ = fn.__doc__
+    return clone
+
+
+# Each search kernel exists twice: parallel over queries for batches, and serial for a few
+# queries, where waking a second thread costs more than it saves (and on a busy machine can
+# wait a whole scheduler time slice: ~10 ms measured).
+linear_search = njit(parallel=True, cache=True, nogil=True)(_linear_search)
+linear_search_serial = njit(cache=True, nogil=True)(_renamed(_linear_search, "_linear_serial"))
+mih_search = njit(parallel=True, cache=True, nogil=True)(_mih_search)
+mih_search_serial = njit(cache=True, nogil=True)(_renamed(_mih_search, "_mih_serial"))
+SERIAL_BELOW = 32  # queries
+
+
+def run_linear(
+    q: np.ndarray,
+    h: np.ndarray,
+    dead: np.ndarray,
+    radius: int,
+    counts: np.ndarray,
+    out_pos: np.ndarray,
+    out_d: np.ndarray,
+) -> None:
+    kernel = linear_search_serial if q.shape[0] < SERIAL_BELOW else linear_search
+    kernel(q, h, dead, radius, counts, out_pos, out_d)
+
+
+def run_mih(q: np.ndarray, *args: object) -> None:
+    kernel = mih_search_serial if q.shape[0] < SERIAL_BELOW else mih_search
+    kernel(q, *args)

@@ -62,9 +62,7 @@ class LinearIndex:
         if clash.size:
             raise ValueError(f"ids already in the index: {clash[:5].tolist()}")
         self._words = to_words(
-            np.concatenate([words_to_bytes(self._words), new_hashes])
-            if len(self)
-            else new_hashes
+            np.concatenate([words_to_bytes(self._words), new_hashes]) if len(self) else new_hashes
         )
         self._ids = np.concatenate([self._ids, new_ids])
 
@@ -85,7 +83,7 @@ class LinearIndex:
         words, dead = self._words, dead_bitmap(len(self))
 
         def run(qw: np.ndarray, counts: np.ndarray, pos: np.ndarray, dist: np.ndarray) -> None:
-            _kernels.linear_search(qw, words, dead, r, counts, pos, dist)
+            _kernels.run_linear(qw, words, dead, r, counts, pos, dist)
 
         qi, pos, dist = collect(run, to_words(q))
         return SearchResult.from_parts([(qi, self._ids[pos], dist)])

@@ -63,7 +63,7 @@ _SCAN = 0.1
 _PER_TABLE = 4.0
 _MAX_WIDTH = 26  # 2**26 buckets: 64 MiB of build scratch per table
 _MIN_WIDTH = 8
-_MAX_TABLES = 32
+_MAX_TABLES = 32  # table indices are stored as uint8
 _GROUP_ENTRIES = 64  # target entries per offset group (must stay <= 255 for uint8)
 _MAX_GROUP_SHIFT = 8
 _FORCED_MAX_COST = 200_000.0
@@ -193,9 +193,9 @@ class _Plan:
     def __init__(self, widths: tuple[int, ...], radii: list[int]) -> None:
         self.radii = np.array(radii, dtype=np.int64)
         masks = [_masks(w, r) for w, r in zip(widths, radii, strict=True) if r >= 0]
-        sizes = [(_volume(w, r)) for w, r in zip(widths, radii, strict=True)]
-        self.mstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        sizes = [_volume(w, r) for w, r in zip(widths, radii, strict=True)]
         self.masks = np.concatenate(masks) if masks else np.empty(0, dtype=np.uint64)
+        self.mtable = np.repeat(np.arange(len(widths), dtype=np.uint8), sizes)
 
 
 class _Segment:
@@ -307,15 +307,13 @@ class _Segment:
             self._plans[radius] = plan
         return self._plans[radius]
 
-    def search(
-        self, qwords: np.ndarray, radius: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(self, qwords: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         plan = self.plan(radius)
         words, dead = self.words, self.dead
         if plan is None:
 
             def run(qw: np.ndarray, counts: np.ndarray, pos: np.ndarray, d: np.ndarray) -> None:
-                _kernels.linear_search(qw, words, dead, radius, counts, pos, d)
+                _kernels.run_linear(qw, words, dead, radius, counts, pos, d)
 
         else:
             wd = np.array(self.widths, dtype=np.int64)
@@ -325,9 +323,9 @@ class _Segment:
             perm, coarse, fine, gshift = self.perm, self.coarse, self.fine, self.gshift
 
             def run(qw: np.ndarray, counts: np.ndarray, pos: np.ndarray, d: np.ndarray) -> None:
-                _kernels.mih_search(
+                _kernels.run_mih(
                     qw, words, dead, perm, coarse, fine, cbase, fbase, gshift, st, wd,
-                    plan.radii, plan.masks, plan.mstart, radius, counts, pos, d,
+                    plan.radii, plan.masks, plan.mtable, radius, counts, pos, d,
                 )  # fmt: skip
 
         qi, pos, dist = collect(run, qwords)
@@ -426,9 +424,9 @@ class _Segment:
             raise bad("table description lengths differ")
         if not starts:
             return seg
-        spans = list(starts[1:]) + [HASH_BITS]
+        spans = [*starts[1:], HASH_BITS]
         for s, w, e, g in zip(starts, widths, spans, gshift_l, strict=True):
-            if not (0 <= s and 1 <= w <= _MAX_WIDTH and s + w <= e and 0 <= g <= w):
+            if not (s >= 0 and 1 <= w <= _MAX_WIDTH and s + w <= e and 0 <= g <= w):
                 raise bad(f"invalid chunk (start {s}, width {w}, group shift {g})")
         wd = np.array(widths, dtype=np.int64)
         gshift = np.array(gshift_l, dtype=np.int64)
@@ -604,6 +602,7 @@ class MultiIndexHashing:
                 setattr(self, name, None)
             elif seg.n_dead >= self.compact_fraction * seg.n:
                 w, i = seg.live()
+                seg.drop_tables()  # still correct (scanned) if the rebuild fails; less peak RAM
                 setattr(self, name, self._build([w], [i]))
 
     # ---- search ---------------------------------------------------------------------------
@@ -618,7 +617,7 @@ class MultiIndexHashing:
             words, ids, dead = self._delta_words[: self._delta_n], self._delta_ids, self._delta_dead
 
             def run(qb: np.ndarray, counts: np.ndarray, pos: np.ndarray, d: np.ndarray) -> None:
-                _kernels.linear_search(qb, words, dead, r, counts, pos, d)
+                _kernels.run_linear(qb, words, dead, r, counts, pos, d)
 
             qi, pos, dist = collect(run, qw)
             parts.append((qi, ids[pos], dist))

@@ -123,4 +123,6 @@ def require(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
     try:
         return arrays[name]
     except KeyError:
-        raise IndexFormatError(f"index manifest lists no array {name!r}; the index is corrupt") from None
+        raise IndexFormatError(
+            f"index manifest lists no array {name!r}; the index is corrupt"
+        ) from None

@@ -37,8 +37,10 @@ DESCRIPTOR_RADIUS = 31
 RANSAC_TOLERANCE = 0.015
 MIN_INLIERS = 16
 MIN_SPREAD = 0.2
-# Corners are looked for at this size: a copy is rarely seen larger, and ORB's cost is per pixel.
-LOCAL_MAX_SIDE = 512
+# Corners are looked for with the short side at most this long: ORB's cost is per pixel, and a
+# copy is rarely seen larger. (The short side, not the long: a phone screenshot is tall and the
+# picture inside it narrow, and it must keep enough pixels for ORB's 31-pixel patches.)
+LOCAL_SHORT_SIDE = 384
 # Corners are detected in excess and then chosen cell by cell of a grid (see _spread_out).
 _OVERSAMPLE = 3
 _GRID = 4
@@ -86,7 +88,7 @@ def extract(luma: np.ndarray, box: tuple[int, int, int, int] | None = None, *, f
     h, w = luma.shape
     x0, y0, x1, y1 = box if box is not None else (0, 0, w, h)
     region = np.ascontiguousarray(np.clip(luma[y0:y1, x0:x1], 0, 255).astype(np.uint8))
-    scale = LOCAL_MAX_SIDE / max(region.shape)
+    scale = LOCAL_SHORT_SIDE / min(region.shape)
     if scale < 1:
         size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
         region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)

@@ -31,6 +31,20 @@ _MIN_SIDE = 0.5
 # Share of flat pixels along a side for it to be the edge of a pasted picture.
 _EDGE_FLAT = 0.8
 _EDGE_REACH = 4
+# Outline cue: working size, the grey-level step that makes an edge, the least height of an
+# outlined picture (a one-line text bubble is ~3 % of a screen), and the least mean horizontal
+# gradient inside it (a text bubble is flat fill with a few glyphs).
+_OUTLINE_SIDE = 512
+# The outline cue is for phone screens, which are portrait; a landscape photo's window frames
+# and horizons make too many rectangles.
+_PORTRAIT = 1.3
+_EDGE_STEP = 8.0
+_MIN_OUTLINE_HEIGHT = 0.08
+_MIN_INSIDE_TEXTURE = 2.0
+# Interface (fills, wallpaper doodles, text) is much calmer than a photo: outside the outline
+# the mean gradient must stay under this share of the inside's, or the "outline" is a line
+# inside an ordinary photo (a horizon, a window frame).
+_MAX_OUTSIDE_SHARE = 0.5
 # Around the picture, a screen is mostly flat fill; a photo with a patch of sky is not.
 _MIN_FLAT_OUTSIDE = 0.6
 
@@ -38,9 +52,18 @@ _MIN_FLAT_OUTSIDE = 0.6
 def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     """The (x0, y0, x1, y1) of the picture inside a screen-like frame, or None.
 
-    None means the image does not look like a picture inside flat surroundings (an ordinary
-    photo, or one whose surroundings are themselves textured).
+    Two cues, either of which finds most screens: flat interface all around the picture, or
+    (over a patterned chat wallpaper, or a picture with flat patches of its own) the straight
+    sharp outline of the picture's rectangle. None means an ordinary photo.
     """
+    box = _outlined_box(luma)
+    if box is None:
+        box = _flat_framed_box(luma)
+    return None if box is None else _snap_to_edges(luma, box)
+
+
+def _flat_framed_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The largest rectangle of texture in a frame that is mostly flat fill."""
     h, w = luma.shape
     scale = min(1.0, _WORK_SIDE / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -69,8 +92,78 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     x0, y0 = x + 2 if x > 0 else 0, y + 2 if y > 0 else 0
     x1 = x + bw - 2 if x + bw < sw else sw
     y1 = y + bh - 2 if y + bh < sh else sh
-    box = (round(x0 / sw * w), round(y0 / sh * h), round(x1 / sw * w), round(y1 / sh * h))
-    return _snap_to_edges(luma, box)
+    return round(x0 / sw * w), round(y0 / sh * h), round(x1 / sw * w), round(y1 / sh * h)
+
+
+def _runs(mask: np.ndarray, min_length: int) -> list[tuple[int, int, int]]:
+    """(line, start, stop) of every run of True at least ``min_length`` long, line by line."""
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), np.int8)
+    padded[:, 1:-1] = mask
+    change = np.diff(padded, axis=1)
+    starts = np.argwhere(change == 1)
+    stops = np.argwhere(change == -1)
+    return [(int(a[0]), int(a[1]), int(b[1])) for a, b in zip(starts, stops, strict=True) if b[1] - a[1] >= min_length]
+
+
+def _outlined_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The largest rectangle outlined by long straight edges on all four sides.
+
+    A picture in a chat bubble or a viewer has a crisp rectangular outline, whatever the
+    wallpaper behind it; its top and bottom are edges as wide as the picture, its sides edges as
+    tall. Text bubbles are outlined too but are short, and hold no texture.
+    """
+    h, w = luma.shape
+    if h < _PORTRAIT * w:
+        return None
+    scale = min(1.0, _OUTLINE_SIDE / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if scale < 1 else luma
+    sh, sw = small.shape
+    if min(sh, sw) < 32:
+        return None
+    across = np.abs(np.diff(small, axis=0)) > _EDGE_STEP  # edges between rows: tops, bottoms
+    down = np.abs(np.diff(small, axis=1)) > _EDGE_STEP  # edges between columns: sides
+    across = cv2.morphologyEx(across.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, 9), np.uint8)) > 0
+    down = cv2.morphologyEx(down.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((9, 1), np.uint8)) > 0
+    tops = _runs(across, round(_MIN_SIDE * sw))
+    sides = {(c, a, b) for c, a, b in _runs(down.T, round(_MIN_OUTLINE_HEIGHT * sh))}
+    slack = max(2, round(0.02 * sw))
+    texture = np.abs(np.diff(small, axis=1))
+    total_texture = float(texture.sum())
+
+    # Every side must be drawn: a picture spanning the whole width (a viewer, a letterbox) has
+    # flat bars instead, which the flat-fill cue finds.
+    def has_side(x: int, y0: int, y1: int) -> bool:
+        if x < 2 or x > sw - 3:
+            return False
+        return any(abs(c - x) <= 2 and a <= y0 + slack and b >= y1 - slack for c, a, b in sides)
+
+    best: tuple[int, int, int, int] | None = None
+    best_area = 0
+    for i, (y0, a0, b0) in enumerate(tops):
+        for y1, a1, b1 in tops[i + 1 :]:
+            if y1 - y0 < _MIN_OUTLINE_HEIGHT * sh or abs(a0 - a1) > slack or abs(b0 - b1) > slack:
+                continue
+            x0, x1 = max(a0, a1), min(b0, b1)
+            area = (x1 - x0) * (y1 - y0)
+            if area <= best_area or area < _MIN_AREA * sh * sw:
+                continue
+            if (x1 - x0 >= _WHOLE * sw) and (y1 - y0 >= _WHOLE * sh):
+                continue
+            if not (has_side(x0, y0, y1) and has_side(x1 - 1, y0, y1)):
+                continue
+            inside = texture[y0 + 2 : y1 - 1, x0 + 2 : x1 - 3]
+            if inside.size == 0:
+                continue
+            inside_texture = float(inside.mean())
+            outside_texture = (total_texture - float(inside.sum())) / max(1, texture.size - inside.size)
+            if inside_texture < _MIN_INSIDE_TEXTURE or outside_texture > _MAX_OUTSIDE_SHARE * inside_texture:
+                continue
+            best, best_area = (x0, y0 + 1, x1, y1 + 1), area
+    if best is None:
+        return None
+    x0, y0, x1, y1 = best
+    return round(x0 / sw * w), round(y0 / sh * h), round(x1 / sw * w), round(y1 / sh * h)
 
 
 def _edges_are_picture(flat: np.ndarray, x: int, y: int, w: int, h: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import random
@@ -87,7 +88,7 @@ def test_same_seed_same_bytes(family: str, photo: Image.Image) -> None:
     assert a.data == b.data
     assert a.params() == b.params()
     json.dumps(a.params())  # manifest-ready
-    assert Image.open(__import__("io").BytesIO(a.data)).format == a.format
+    assert Image.open(io.BytesIO(a.data)).format == a.format
 
 
 def test_every_copy_is_encoded(photo: Image.Image) -> None:
@@ -384,3 +385,5 @@ def test_quick_dataset_split_and_shared_frames(quick_dataset: Path) -> None:
     assert {r["params"]["frame_seed"] for r in fixed + shots} == {
         summary["original_screenshots"]["frame_seed"]
     }
+    for r in fixed:
+        assert set(r["params"]["same_frame_as"]) == {s["path"] for s in shots}

@@ -40,7 +40,7 @@ def test_results_are_sorted_by_query_distance_id(rng: np.random.Generator) -> No
     res = index.search(hashes[:10], 60)
     keys = list(zip(res.query_index, res.distances, res.ids, strict=True))
     assert keys == sorted(keys)
-    ids, dist = res.for_query(3)
+    _, dist = res.for_query(3)
     assert dist[0] == 0 and list(dist) == sorted(dist)
 
 

@@ -83,7 +83,7 @@ def _edit_manifest(directory: Path, edit) -> None:  # type: ignore[no-untyped-de
 
 
 def test_missing_manifest(tmp_path: Path) -> None:
-    with pytest.raises(IndexFormatError, match="manifest.json is missing"):
+    with pytest.raises(IndexFormatError, match=r"manifest\.json is missing"):
         open_index(tmp_path)
     with pytest.raises(IndexFormatError, match="missing"):
         MultiIndexHashing.load(tmp_path / "nowhere")
@@ -117,7 +117,7 @@ def test_wrong_kind(saved: Path) -> None:
 
 def test_missing_array_file(saved: Path) -> None:
     (saved / "main_perm.npy").unlink()
-    with pytest.raises(IndexFormatError, match="main_perm.npy.*missing"):
+    with pytest.raises(IndexFormatError, match=r"main_perm\.npy.*missing"):
         open_index(saved)
 
 
