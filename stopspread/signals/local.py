@@ -47,7 +47,7 @@ _GRID = 4
 
 def _orb(features: int) -> cv2.ORB:
     return cv2.ORB_create(
-        nfeatures=features, scaleFactor=1.3, nlevels=6, edgeThreshold=15, patchSize=31, fastThreshold=10
+        nfeatures=features, scaleFactor=1.2, nlevels=8, edgeThreshold=15, patchSize=31, fastThreshold=10
     )
 
 

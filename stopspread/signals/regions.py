@@ -56,10 +56,12 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     (over a patterned chat wallpaper, or a picture with flat patches of its own) the straight
     sharp outline of the picture's rectangle. None means an ordinary photo.
     """
-    box = _outlined_box(luma)
-    if box is None:
-        box = _flat_framed_box(luma)
-    return None if box is None else _snap_to_edges(luma, box)
+    found = [box for box in (_outlined_box(luma), _flat_framed_box(luma)) if box is not None]
+    if not found:
+        return None
+    # Where a dark picture fades into a dark screen, one cue may stop at a line inside the
+    # picture; the other then sees more of it, and the larger box is the picture.
+    return _snap_to_edges(luma, max(found, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])))
 
 
 def _flat_framed_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
