@@ -28,7 +28,9 @@ from PIL import Image
 
 from stopspread.pipeline import hash_file, query_file
 
-SHARED = Path(os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+SHARED = Path(
+    os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared")
+)
 
 
 def _pdqhash_full(path: Path) -> None:
@@ -81,7 +83,9 @@ def _video_seconds(path: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=20, help="photos per size class")
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
@@ -101,7 +105,9 @@ def main() -> None:
         big = []
         for i, path in enumerate(photos):
             target = Path(tmp) / f"phone_{i:03d}.jpg"
-            Image.open(path).convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC).save(target, quality=90)
+            Image.open(path).convert("RGB").resize((4032, 3024), Image.Resampling.BICUBIC).save(
+                target, quality=90
+            )
             big.append(target)
         for label, files in (("12-MP JPEG (4032x3024)", big), ("1600-px JPEG", photos)):
             for name, fn in peers.items():
@@ -114,7 +120,10 @@ def main() -> None:
 
     minutes = sum(_video_seconds(v) for v in videos) / 60
     video_rows = []
-    for name, fn in (("stopspread, 1 frame/s (original)", lambda p: hash_file(p)), ("vpdq, 1 hash/s", _vpdq)):
+    for name, fn in (
+        ("stopspread, 1 frame/s (original)", lambda p: hash_file(p)),
+        ("vpdq, 1 hash/s", _vpdq),
+    ):
         try:
             seconds = _time(fn, videos) * len(videos)
         except ImportError:
@@ -130,17 +139,34 @@ def main() -> None:
         args.markdown.write_text(report)
 
 
-def _report(rows: list[tuple[str, str, float]], video_rows: list[tuple[str, float]], minutes: float, command: str) -> str:
+def _report(
+    rows: list[tuple[str, str, float]],
+    video_rows: list[tuple[str, float]],
+    minutes: float,
+    command: str,
+) -> str:
     lines = [f"Command: `python {command}` (one process, one core)", ""]
-    lines += ["| photos | method | ms / image | images/s | stopspread (original) speed-up |", "|---|---|---|---|---|"]
+    lines += [
+        "| photos | method | ms / image | images/s | stopspread (original) speed-up |",
+        "|---|---|---|---|---|",
+    ]
     for label in dict.fromkeys(label for label, _, _ in rows):
-        ours = next(s for lab, n, s in rows if lab == label and n.startswith("stopspread (original"))
+        ours = next(
+            s for lab, n, s in rows if lab == label and n.startswith("stopspread (original")
+        )
         for lab, name, seconds in rows:
             if lab == label:
-                lines.append(f"| {label} | {name} | {1000 * seconds:.1f} | {1 / seconds:.1f} | {seconds / ours:.1f}x |")
+                lines.append(
+                    f"| {label} | {name} | {1000 * seconds:.1f} | {1 / seconds:.1f} | {seconds / ours:.1f}x |"
+                )
     if video_rows:
-        lines += ["", f"Videos: the {minutes:.1f} minutes of shared videos.", "",
-                  "| method | video-minutes / s | ratio to vpdq |", "|---|---|---|"]
+        lines += [
+            "",
+            f"Videos: the {minutes:.1f} minutes of shared videos.",
+            "",
+            "| method | video-minutes / s | ratio to vpdq |",
+            "|---|---|---|",
+        ]
         vpdq = next((rate for name, rate in video_rows if name.startswith("vpdq")), None)
         for name, rate in video_rows:
             ratio = f"{rate / vpdq:.1f}x" if vpdq else "–"

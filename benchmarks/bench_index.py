@@ -272,7 +272,7 @@ def render(rows: list[Row], args: argparse.Namespace, notes: list[str]) -> str:
             ratio = ours.qps / r.qps
             lines.append(
                 f"| {r.name} | {r.build_s:.1f} | {r.queries:,} | {r.qps:,.0f} | "
-                f"{ratio:.1f}× | {r.recall * 100:.2f} % | {r.bytes_per_entry:.1f} ({r.bytes_how}) |"  # noqa: RUF001
+                f"{ratio:.1f}× | {r.recall * 100:.2f} % | {r.bytes_per_entry:.1f} ({r.bytes_how}) |"
             )
         lines.append("")
         for r in sr:

@@ -1,14 +1,16 @@
 """Recall per family and false matches: stopspread beside plain PDQ, PDQ+dihedral, vPDQ and MD5.
 
     python benchmarks/make_dataset.py --out benchmarks/out/dataset --seed 7
-    python benchmarks/bench_quality.py --data benchmarks/out/dataset [--markdown benchmarks/results/quality.md]
+    python benchmarks/bench_quality.py --data benchmarks/out/dataset \
+        [--markdown benchmarks/results/quality.md]
 
 Every method hashes the originals into a list and every query and unrelated file is checked
 against it. A query counts as found when its own original is among its matches; an unrelated
 file counts as a false match when it matches anything. Peers run in the same process on the
 same files: pdqhash (Meta's PDQ C++ through its Python binding) on a full Pillow decode at
 PDQ's published threshold 31, the same with the eight dihedral variants of the query, vpdq
-(Meta's video PDQ, frames within 31 bits, >= 80 % of frames matched) and MD5 (what StopNCII exchanges for videos).
+(Meta's video PDQ, frames within 31 bits, >= 80 % of frames matched) and MD5 (what StopNCII
+exchanges for videos).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stopspread.pipeline import file_digests, hash_file, query_file
 from stopspread.matcher import Matcher
+from stopspread.pipeline import hash_file, query_file
 
 PDQ_THRESHOLD = 31
 
@@ -50,7 +52,11 @@ def stopspread_method(data: Path, originals: list[dict]) -> Callable[[dict], set
 
     def check(entry: dict) -> set[str]:
         kind, query, digests = query_file(data / entry["path"])
-        found = matcher.match_image(query, digests) if kind == "image" else matcher.match_video(query, digests)
+        found = (
+            matcher.match_image(query, digests)
+            if kind == "image"
+            else matcher.match_video(query, digests)
+        )
         return {m.id for m in found}
 
     return check
@@ -118,7 +124,9 @@ def vpdq_method(data: Path, originals: list[dict]) -> Callable[[dict], set[str]]
         import vpdq  # noqa: F401
     except ImportError:
         return None
-    listed = [(e["original"], _vpdq_frames(data / e["path"])) for e in originals if e["kind"] == "video"]
+    listed = [
+        (e["original"], _vpdq_frames(data / e["path"])) for e in originals if e["kind"] == "video"
+    ]
 
     def check(entry: dict) -> set[str]:
         if entry["kind"] != "video":

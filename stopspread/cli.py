@@ -33,9 +33,15 @@ err = Console(stderr=True)
 EXIT_FILES_FAILED = 1
 EXIT_BAD_LIST = 3
 
-JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")]
-OutOption = Annotated[Path, typer.Option("--output", "-o", help="JSON Lines output ('-' for stdout).")]
-AgainstOption = Annotated[Path, typer.Option("--against", "-a", help="Hash list (JSON Lines) to match against.")]
+JobsOption = Annotated[
+    int, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")
+]
+OutOption = Annotated[
+    Path, typer.Option("--output", "-o", help="JSON Lines output ('-' for stdout).")
+]
+AgainstOption = Annotated[
+    Path, typer.Option("--against", "-a", help="Hash list (JSON Lines) to match against.")
+]
 
 
 def _version(value: bool) -> None:
@@ -98,11 +104,17 @@ def _output(path: Path) -> Iterator[TextIO]:
     tmp.replace(path)
 
 
-def _run_parallel(work: Callable[[Path], Any], paths: list[Path], jobs: int, label: str) -> Iterator[tuple[Path, Any]]:
+def _run_parallel(
+    work: Callable[[Path], Any], paths: list[Path], jobs: int, label: str
+) -> Iterator[tuple[Path, Any]]:
     """Results of ``work`` per path, in input order, with a progress bar on stderr."""
     jobs = max(1, jobs or os.cpu_count() or 1)
     progress = Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
         disable=not err.is_terminal,
     )
     with progress:
@@ -129,7 +141,9 @@ def _load_matcher(against: Path) -> Matcher:
 
 @app.command("hash")
 def hash_command(
-    paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders (searched recursively).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Images, videos or folders (searched recursively).")
+    ],
     output: OutOption = Path("-"),
     jobs: JobsOption = 0,
 ) -> None:
@@ -163,7 +177,11 @@ def scan(
                 out.write(json.dumps(result) + "\n")
                 continue
             kind, query, digests = result
-            found = matcher.match_image(query, digests) if kind == "image" else matcher.match_video(query, digests)
+            found = (
+                matcher.match_image(query, digests)
+                if kind == "image"
+                else matcher.match_video(query, digests)
+            )
             matched += bool(found)
             record = {"path": str(path), "kind": kind, "matches": [m.to_json() for m in found]}
             out.write(json.dumps(record) + "\n")
@@ -186,10 +204,15 @@ def _parse_query(line: str) -> tuple[str, str]:
 
 @app.command()
 def match(
-    queries: Annotated[Path, typer.Argument(help="Lines of 64-hex PDQ, or JSON Lines {'id', 'pdq'}; '-' for stdin.")],
+    queries: Annotated[
+        Path,
+        typer.Argument(help="Lines of 64-hex PDQ, or JSON Lines {'id', 'pdq'}; '-' for stdin."),
+    ],
     against: AgainstOption,
     output: OutOption = Path("-"),
-    radius: Annotated[int, typer.Option(min=0, max=128, help="Most PDQ bits apart for a match.")] = PdqSignal.threshold,
+    radius: Annotated[
+        int, typer.Option(min=0, max=128, help="Most PDQ bits apart for a match.")
+    ] = PdqSignal.threshold,
 ) -> None:
     """Match PDQ hashes a platform already computed against a hash list."""
     matcher = _load_matcher(against)
@@ -215,7 +238,9 @@ def match(
                 out.write(json.dumps(errors[position]) + "\n")
                 continue
             found = next(results)
-            out.write(json.dumps({"id": next(names), "matches": [m.to_json() for m in found]}) + "\n")
+            out.write(
+                json.dumps({"id": next(names), "matches": [m.to_json() for m in found]}) + "\n"
+            )
     _summary(len(ids) + len(errors), len(errors), "matched", None)
     if errors:
         raise typer.Exit(EXIT_FILES_FAILED)

@@ -126,7 +126,9 @@ def fingerprint_video(frames: Iterable[tuple[float, np.ndarray]]) -> VideoFinger
         box = content_box(luma)
         hashes, qualities = pdq_math.hash_regions(luma, np.array([box or (0, 0, w, h)]))
         features = local.extract(luma, box, features=VIDEO_FRAME_FEATURES) if i in chosen else None
-        out.append(FrameFingerprint(round(t, 3), PdqSignal.to_hex(hashes[0]), int(qualities[0]), features))
+        out.append(
+            FrameFingerprint(round(t, 3), PdqSignal.to_hex(hashes[0]), int(qualities[0]), features)
+        )
     duration = collected[-1][0] + 1 / VIDEO_FPS if collected else 0.0
     return VideoFingerprint(round(duration, 3), out)
 
@@ -142,7 +144,7 @@ def video_query(frames: Iterable[tuple[float, np.ndarray]]) -> VideoQuery:
 def _evenly(count: int, most: int) -> set[int]:
     if count <= most:
         return set(range(count))
-    return {int(round(i)) for i in np.linspace(0, count - 1, most)}
+    return {round(float(i)) for i in np.linspace(0, count - 1, most)}
 
 
 @dataclass(frozen=True)

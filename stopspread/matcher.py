@@ -143,13 +143,18 @@ class Matcher:
         """For each PDQ hash (n x 32), the image records within ``radius`` bits, nearest first."""
         result = self.image_pdq.search(hashes, radius)
         per_query: list[dict[int, int]] = [{} for _ in range(len(hashes))]
-        for q, entry, distance in zip(result.query_index, result.ids, result.distances, strict=True):
+        for q, entry, distance in zip(
+            result.query_index, result.ids, result.distances, strict=True
+        ):
             number = int(entry) >> _SLOT_BITS
             best = per_query[q].get(number)
             if best is None or distance < best:
                 per_query[q][number] = int(distance)
         return [
-            [Match(self._id(n), "pdq", distance=d) for n, d in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))]
+            [
+                Match(self._id(n), "pdq", distance=d)
+                for n, d in sorted(found.items(), key=lambda kv: (kv[1], kv[0]))
+            ]
             for found in per_query
         ]
 
@@ -161,7 +166,9 @@ class Matcher:
             best: dict[str, Match] = {}
             for per_variant in self.match_pdq(query.pdq):
                 for match in per_variant:
-                    if match.id not in best or (match.distance or 0) < (best[match.id].distance or 0):
+                    if match.id not in best or (match.distance or 0) < (
+                        best[match.id].distance or 0
+                    ):
                         best[match.id] = match
             for match_id, match in best.items():
                 found.setdefault(match_id, match)
@@ -195,7 +202,9 @@ class Matcher:
         found: dict[str, Match] = {}
         for match in self.match_digests(digests) if digests else []:
             found.setdefault(match.id, match)
-        pairs: dict[int, set[tuple[int, int]]] = defaultdict(set)  # record -> {(query frame, frame)}
+        pairs: dict[int, set[tuple[int, int]]] = defaultdict(
+            set
+        )  # record -> {(query frame, frame)}
         for q, frame in enumerate(query.frames):
             if len(frame.pdq):
                 result = self.video_pdq.search(frame.pdq, PdqSignal.threshold)
@@ -231,19 +240,28 @@ class Matcher:
             reference_features = record.video.frames[frame_index].local
             assert reference_features is not None
             reference = reference_features.points[result.ids[pick] & ((1 << _FEATURE_BITS) - 1)]
-            if local.verify(features.points[result.query_index[pick]], reference) >= VIDEO_FRAME_MIN_INLIERS:
+            if (
+                local.verify(features.points[result.query_index[pick]], reference)
+                >= VIDEO_FRAME_MIN_INLIERS
+            ):
                 hits.append((number, frame_index))
         return hits
 
 
-def _video_coverage(matched: set[tuple[int, int]], query_times: np.ndarray, frames: list) -> float | None:
+def _video_coverage(
+    matched: set[tuple[int, int]], query_times: np.ndarray, frames: list
+) -> float | None:
     """Coverage of the best time alignment of matched frames, or None when it is too thin."""
     reference_times = np.array([f.t for f in frames])
     offsets = np.array([query_times[q] - reference_times[r] for q, r in matched])
     best_q: set[int] = set()
     best_r: set[int] = set()
     for offset in np.unique(np.round(offsets)):
-        agree = [(q, r) for (q, r), o in zip(matched, offsets, strict=True) if abs(o - offset) <= VIDEO_OFFSET_TOLERANCE]
+        agree = [
+            (q, r)
+            for (q, r), o in zip(matched, offsets, strict=True)
+            if abs(o - offset) <= VIDEO_OFFSET_TOLERANCE
+        ]
         qs, rs = {q for q, _ in agree}, {r for _, r in agree}
         if len(qs) > len(best_q):
             best_q, best_r = qs, rs
@@ -256,4 +274,6 @@ def _video_coverage(matched: set[tuple[int, int]], query_times: np.ndarray, fram
 
 def _ranked(matches: Iterable[Match]) -> list[Match]:
     order = {"sha256": 0, "md5": 1, "pdq": 2, "video": 3, "local": 4}
-    return sorted(matches, key=lambda m: (order[m.signal], m.distance or 0, -(m.inliers or 0), m.id))
+    return sorted(
+        matches, key=lambda m: (order[m.signal], m.distance or 0, -(m.inliers or 0), m.id)
+    )

@@ -34,7 +34,7 @@ def file_digests(path: Path) -> FileDigests:
 
 
 def media_kind(path: Path) -> str:
-    """"image" or "video" by the file's content, whatever its name says."""
+    """ "image" or "video" by the file's content, whatever its name says."""
     if not path.is_file():
         raise StopspreadError(f"{path}: no such file")
     kind = sniff_kind(path)
@@ -48,7 +48,9 @@ def decode_image(path: Path) -> np.ndarray:
 
 
 def decode_video(path: Path) -> list[tuple[float, np.ndarray]]:
-    return [(f.timestamp, f.luma) for f in sample_frames(path, fps=VIDEO_FPS, min_side=VIDEO_MIN_SIDE)]
+    return [
+        (f.timestamp, f.luma) for f in sample_frames(path, fps=VIDEO_FPS, min_side=VIDEO_MIN_SIDE)
+    ]
 
 
 def hash_file(path: Path, record_id: str | None = None) -> ListRecord:
@@ -57,8 +59,16 @@ def hash_file(path: Path, record_id: str | None = None) -> ListRecord:
     digests = file_digests(path)
     record_id = str(path) if record_id is None else record_id
     if kind == "image":
-        return ListRecord(record_id, kind, digests.md5, digests.sha256, image=fingerprint_image(decode_image(path)))
-    return ListRecord(record_id, kind, digests.md5, digests.sha256, video=fingerprint_video(decode_video(path)))
+        return ListRecord(
+            record_id,
+            kind,
+            digests.md5,
+            digests.sha256,
+            image=fingerprint_image(decode_image(path)),
+        )
+    return ListRecord(
+        record_id, kind, digests.md5, digests.sha256, video=fingerprint_video(decode_video(path))
+    )
 
 
 def query_file(path: Path) -> tuple[str, ImageQuery | VideoQuery, FileDigests]:

@@ -48,7 +48,11 @@ class ListRecord:
 def _image_to_json(image: ImageFingerprint) -> dict[str, Any]:
     out: dict[str, Any] = {"pdq": image.pdq, "quality": image.quality}
     if image.region is not None:
-        out["region"] = {"box": list(image.region), "pdq": image.region_pdq, "quality": image.region_quality}
+        out["region"] = {
+            "box": list(image.region),
+            "pdq": image.region_pdq,
+            "quality": image.region_quality,
+        }
     if len(image.local):
         out["local"] = image.local.to_text()
     return out
@@ -84,7 +88,9 @@ def record_from_json(data: dict[str, Any]) -> ListRecord:
                 local=_local(data.get("local")),
             )
         if image is None and not (md5 or sha256):
-            raise ListFormatError(f"record {record_id!r} has no fingerprint ('pdq', 'md5' or 'sha256')")
+            raise ListFormatError(
+                f"record {record_id!r} has no fingerprint ('pdq', 'md5' or 'sha256')"
+            )
         return ListRecord(str(record_id), "image", md5, sha256, image=image)
     if kind == "video":
         frames = [
@@ -98,9 +104,13 @@ def record_from_json(data: dict[str, Any]) -> ListRecord:
         ]
         video = VideoFingerprint(float(data.get("duration", 0.0)), frames) if frames else None
         if video is None and not (md5 or sha256):
-            raise ListFormatError(f"record {record_id!r} has no fingerprint ('frames', 'md5' or 'sha256')")
+            raise ListFormatError(
+                f"record {record_id!r} has no fingerprint ('frames', 'md5' or 'sha256')"
+            )
         return ListRecord(str(record_id), "video", md5, sha256, video=video)
-    raise ListFormatError(f"record {record_id!r}: unknown kind {kind!r} (expected 'image' or 'video')")
+    raise ListFormatError(
+        f"record {record_id!r}: unknown kind {kind!r} (expected 'image' or 'video')"
+    )
 
 
 def _local(text: str | None) -> LocalFeatures:
@@ -120,8 +130,20 @@ def read_list(path: Path) -> Iterator[ListRecord]:
                 continue
             try:
                 data = json.loads(line)
-                if isinstance(data, dict) and "error" in data and "pdq" not in data and "frames" not in data:
+                if (
+                    isinstance(data, dict)
+                    and "error" in data
+                    and "pdq" not in data
+                    and "frames" not in data
+                ):
                     continue
                 yield record_from_json(data)
-            except (json.JSONDecodeError, InvalidSignalError, ListFormatError, KeyError, TypeError, ValueError) as exc:
+            except (
+                json.JSONDecodeError,
+                InvalidSignalError,
+                ListFormatError,
+                KeyError,
+                TypeError,
+                ValueError,
+            ) as exc:
                 raise ListFormatError(f"{path}:{number}: {exc}") from exc

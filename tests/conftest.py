@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+SHARED = Path(
+    os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared")
+)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stopspread.fingerprint import FileDigests, fingerprint_image, fingerprint_video, image_query, video_query
+from stopspread.fingerprint import (
+    FileDigests,
+    fingerprint_image,
+    fingerprint_video,
+    image_query,
+    video_query,
+)
 from stopspread.matcher import Matcher
 from stopspread.records import ListRecord
 from stopspread.signals.types import PdqSignal
@@ -44,8 +50,12 @@ def test_recompressed_mirrored_and_cropped_copies_match_their_original(matcher, 
         photo = photos[name]
         w, h = photo.size
         copies = {
-            "pdq": _forward(photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((w // 2, h // 2))),
-            "local": _forward(photo.crop((int(w * 0.18), int(h * 0.05), int(w * 0.9), int(h * 0.83)))),
+            "pdq": _forward(
+                photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((w // 2, h // 2))
+            ),
+            "local": _forward(
+                photo.crop((int(w * 0.18), int(h * 0.05), int(w * 0.9), int(h * 0.83)))
+            ),
         }
         for signal, copy in copies.items():
             found = matcher.match_image(image_query(_luma(copy)))
@@ -73,7 +83,8 @@ def test_withdrawal_stops_matching_at_once_and_re_adding_restores(matcher, photo
 
 
 def test_adding_the_same_id_replaces_the_record(matcher, photos):
-    first, other = list(photos)[0], list(photos)[15]
+    names = list(photos)
+    first, other = names[0], names[15]
     matcher.add(ListRecord(first, "image", image=fingerprint_image(_luma(photos[other]))))
     assert matcher.match_image(image_query(_luma(photos[first]))) == []
     assert [m.id for m in matcher.match_image(image_query(_luma(photos[other])))] == [first]
@@ -91,8 +102,24 @@ def test_match_pdq_reports_distances_nearest_first():
     base = "0" * 64
     near = format((1 << 10) - 1, "064x")  # 10 bits away
     m = Matcher()
-    m.add(ListRecord("near", "image", image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(pdq=near, quality=100)))
-    m.add(ListRecord("same", "image", image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(pdq=base, quality=100)))
+    m.add(
+        ListRecord(
+            "near",
+            "image",
+            image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(
+                pdq=near, quality=100
+            ),
+        )
+    )
+    m.add(
+        ListRecord(
+            "same",
+            "image",
+            image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(
+                pdq=base, quality=100
+            ),
+        )
+    )
     results = m.match_pdq(PdqSignal.to_array([base, "f" * 64]))
     assert [(x.id, x.distance) for x in results[0]] == [("same", 0), ("near", 10)]
     assert results[1] == []
@@ -111,7 +138,9 @@ def _pan_frames(photo: Image.Image, seconds: int, start: int = 0) -> list[tuple[
 def test_a_trimmed_video_matches_and_an_unrelated_one_does_not(photos):
     names = list(photos)
     m = Matcher()
-    m.add(ListRecord("video-a", "video", video=fingerprint_video(_pan_frames(photos[names[0]], 20))))
+    m.add(
+        ListRecord("video-a", "video", video=fingerprint_video(_pan_frames(photos[names[0]], 20)))
+    )
     trimmed = _pan_frames(photos[names[0]], 7, start=8)  # a 35 % segment
     found = m.match_video(video_query(trimmed))
     assert [x.id for x in found] == ["video-a"] and found[0].coverage >= 0.9

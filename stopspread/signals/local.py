@@ -45,9 +45,15 @@ LOCAL_SHORT_SIDE = 384
 _OVERSAMPLE = 3
 _GRID = 4
 
+
 def _orb(features: int) -> cv2.ORB:
     return cv2.ORB_create(
-        nfeatures=features, scaleFactor=1.2, nlevels=8, edgeThreshold=15, patchSize=31, fastThreshold=10
+        nfeatures=features,
+        scaleFactor=1.2,
+        nlevels=8,
+        edgeThreshold=15,
+        patchSize=31,
+        fastThreshold=10,
     )
 
 
@@ -71,7 +77,9 @@ class LocalFeatures:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
         per = DESCRIPTOR_BYTES + 2
         if len(raw) % per:
-            raise ValueError(f"local features: {len(raw)} bytes is not a whole number of {per}-byte features")
+            raise ValueError(
+                f"local features: {len(raw)} bytes is not a whole number of {per}-byte features"
+            )
         n = len(raw) // per
         data = np.frombuffer(raw, dtype=np.uint8)
         descriptors = data[: n * DESCRIPTOR_BYTES].reshape(n, DESCRIPTOR_BYTES)
@@ -83,7 +91,9 @@ class LocalFeatures:
         return cls(np.zeros((0, DESCRIPTOR_BYTES), np.uint8), np.zeros((0, 2), np.float32))
 
 
-def extract(luma: np.ndarray, box: tuple[int, int, int, int] | None = None, *, features: int) -> LocalFeatures:
+def extract(
+    luma: np.ndarray, box: tuple[int, int, int, int] | None = None, *, features: int
+) -> LocalFeatures:
     """ORB features of ``luma`` (inside ``box`` when given), positions relative to that region."""
     h, w = luma.shape
     x0, y0, x1, y1 = box if box is not None else (0, 0, w, h)
@@ -106,7 +116,9 @@ def extract(luma: np.ndarray, box: tuple[int, int, int, int] | None = None, *, f
     return LocalFeatures(descriptors, points)
 
 
-def _spread_out(keypoints: Sequence[cv2.KeyPoint], shape: tuple[int, ...], count: int) -> list[cv2.KeyPoint]:
+def _spread_out(
+    keypoints: Sequence[cv2.KeyPoint], shape: tuple[int, ...], count: int
+) -> list[cv2.KeyPoint]:
     """The strongest corners cell by cell of a grid, in turn, so that they cover the picture.
 
     ORB's own pick is the strongest corners overall, which pile up in the one most textured

@@ -115,32 +115,6 @@ def dct16(buffers: np.ndarray) -> np.ndarray:
     return np.einsum("ik,nkl,jl->nij", d, buffers, d, optimize=True)
 
 
-# Dihedral transforms act on the DCT directly: a flip negates every other row or column and a
-# transpose swaps axes, so all eight orientations cost one DCT (facts from the PDQ paper).
-_ODD = (np.arange(DCT_SIDE) % 2).astype(bool)
-_SIGN_FLIP_ROWS = np.where(_ODD[:, None], 1.0, -1.0) * np.ones((1, DCT_SIDE))
-_SIGN_FLIP_COLS = _SIGN_FLIP_ROWS.T
-
-
-def dihedral_dcts(dct: np.ndarray) -> np.ndarray:
-    """k x 8 x 16 x 16: the DCTs of the eight rotations/mirrors of each image."""
-    t = np.swapaxes(dct, -1, -2)
-    flip_x = dct * _SIGN_FLIP_ROWS
-    flip_y = dct * _SIGN_FLIP_COLS
-    rot180 = dct * _SIGN_FLIP_ROWS * _SIGN_FLIP_COLS
-    variants = [
-        dct,
-        np.swapaxes(flip_y, -1, -2),  # rotate 90
-        rot180,
-        np.swapaxes(flip_x, -1, -2),  # rotate 270
-        flip_x,
-        flip_y,
-        t,  # transpose
-        np.swapaxes(rot180, -1, -2),  # anti-transpose
-    ]
-    return np.stack(variants, axis=1)
-
-
 _BIT_ORDER = np.arange(HASH_BITS - 1, -1, -1)
 
 

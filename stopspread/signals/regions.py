@@ -64,12 +64,21 @@ def content_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     return _snap_to_edges(luma, max(found, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])))
 
 
+def _shrunk(luma: np.ndarray, side: int) -> np.ndarray:
+    """``luma`` area-averaged so that its longer side is at most ``side``."""
+    h, w = luma.shape
+    scale = side / max(h, w)
+    if scale >= 1:
+        return luma
+    return cv2.resize(
+        luma, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+    )
+
+
 def _flat_framed_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     """The largest rectangle of texture in a frame that is mostly flat fill."""
     h, w = luma.shape
-    scale = min(1.0, _WORK_SIDE / max(h, w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if scale < 1 else luma
+    small = _shrunk(luma, _WORK_SIDE)
     sh, sw = small.shape
     if min(sh, sw) < 16:
         return None
@@ -104,7 +113,11 @@ def _runs(mask: np.ndarray, min_length: int) -> list[tuple[int, int, int]]:
     change = np.diff(padded, axis=1)
     starts = np.argwhere(change == 1)
     stops = np.argwhere(change == -1)
-    return [(int(a[0]), int(a[1]), int(b[1])) for a, b in zip(starts, stops, strict=True) if b[1] - a[1] >= min_length]
+    return [
+        (int(a[0]), int(a[1]), int(b[1]))
+        for a, b in zip(starts, stops, strict=True)
+        if b[1] - a[1] >= min_length
+    ]
 
 
 def _outlined_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -117,9 +130,7 @@ def _outlined_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     h, w = luma.shape
     if h < _PORTRAIT * w:
         return None
-    scale = min(1.0, _OUTLINE_SIDE / max(h, w))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if scale < 1 else luma
+    small = _shrunk(luma, _OUTLINE_SIDE)
     sh, sw = small.shape
     if min(sh, sw) < 32:
         return None

@@ -18,7 +18,9 @@ def _hex_validator(name: str, length: int):
 
     def validate(value: str) -> str:
         if not isinstance(value, str):
-            raise InvalidSignalError(f"{name}: expected a string of {length} hex digits, got {type(value).__name__}")
+            raise InvalidSignalError(
+                f"{name}: expected a string of {length} hex digits, got {type(value).__name__}"
+            )
         canonical = value.strip().lower()
         if not pattern.fullmatch(canonical):
             raise InvalidSignalError(f"{name}: expected {length} hex digits, got {value[:80]!r}")
@@ -103,7 +105,9 @@ class LocalFeaturesSignal(SignalType):
 
     name = "local"
     threshold = 0  # a match is "enough geometric inliers", not a distance; see distance()
-    reveals: ClassVar[str] = local.__doc__.split("What this reveals:")[1].strip() if local.__doc__ else ""
+    reveals: ClassVar[str] = (
+        local.__doc__.split("What this reveals:")[1].strip() if local.__doc__ else ""
+    )
 
     @classmethod
     def validate(cls, value: str) -> str:

@@ -30,30 +30,12 @@ def test_full_resolution_hash_is_bit_identical_to_pdqhash(photos):
         assert my_quality == quality
 
 
-def test_dihedral_variants_match_pdqhash_and_transformed_pixels(photos):
-    rgb = photos[0]
-    luma = _luma(rgb)
-    h, w = luma.shape
-    buffers = pdq_math.buffers64(luma, np.array([[0, 0, w, h]]))
-    variants = pdq_math.dct_to_hash(pdq_math.dihedral_dcts(pdq_math.dct16(buffers)))[0]
-    reference = np.packbits(np.asarray(pdqhash.compute_dihedral(rgb)[0], dtype=bool), axis=-1)
-    assert (pdq_math.hamming(variants, reference) <= 2).all()
-    # Each variant is near the hash of the really transformed pixels (not identical: PDQ's
-    # decimation samples are not symmetric about the centre) and far from the original.
-    transformed = [luma, np.rot90(luma, 1), np.rot90(luma, 2), np.rot90(luma, -1),
-                   luma[::-1, :], luma[:, ::-1], luma.T, np.rot90(luma, 2).T]
-    for k, pixels in enumerate(transformed):
-        direct = pdq_math.hash_image(np.ascontiguousarray(pixels))[0]
-        assert pdq_math.hamming(variants[k], direct) <= PdqSignal.threshold, k
-    assert pdq_math.hamming(variants[0], variants[1]) > 64
-
-
 def test_regions_hash_like_cropped_pixels(photos):
     luma = _luma(photos[1])
     h, w = luma.shape
     box = (w // 5, h // 7, w - w // 9, h - h // 6)
     region_hash = pdq_math.hash_regions(luma, np.array([box]))[0][0]
-    crop_hash = pdq_math.hash_image(np.ascontiguousarray(luma[box[1]:box[3], box[0]:box[2]]))[0]
+    crop_hash = pdq_math.hash_image(np.ascontiguousarray(luma[box[1] : box[3], box[0] : box[2]]))[0]
     assert pdq_math.hamming(region_hash, crop_hash) == 0
 
 
@@ -83,7 +65,16 @@ def test_dihedral_buffers_hash_exactly_like_transformed_pixels(photos):
     h, w = luma.shape
     box = (w // 10, h // 8, w - w // 7, h - 3)
     hashes = pdq_math.dct_to_hash(pdq_math.dct16(pdq_math.dihedral_buffers(luma, box)))
-    region = luma[box[1]:box[3], box[0]:box[2]]
-    for pixels in (region, region[::-1], region[:, ::-1], np.rot90(region, 1), np.rot90(region, -1), region.T):
+    region = luma[box[1] : box[3], box[0] : box[2]]
+    for pixels in (
+        region,
+        region[::-1],
+        region[:, ::-1],
+        np.rot90(region, 1),
+        np.rot90(region, -1),
+        region.T,
+    ):
         direct = pdq_math.hash_image(np.ascontiguousarray(pixels))[0]
         assert pdq_math.hamming(hashes, direct).min() <= 2
+    # the variants are really needed: the diagonal mirror image is far from the original
+    assert pdq_math.hamming(hashes[0], hashes[4]) > 64

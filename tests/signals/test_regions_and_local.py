@@ -12,7 +12,9 @@ def _luma(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
-def chat_screenshot(photo: Image.Image, *, dark: bool, width_share: float) -> tuple[Image.Image, tuple]:
+def chat_screenshot(
+    photo: Image.Image, *, dark: bool, width_share: float
+) -> tuple[Image.Image, tuple]:
     """A phone chat screen (flat bars, bubbles of text) with ``photo`` in a bubble."""
     screen_w, screen_h = 540, 1170
     background = (18, 18, 18) if dark else (236, 229, 221)
@@ -45,7 +47,10 @@ def test_content_box_finds_the_photo_in_a_chat_screenshot(photos, dark):
     for photo, share in zip(photos, np.linspace(0.6, 0.95, len(photos)), strict=True):
         screen, truth = chat_screenshot(photo, dark=dark, width_share=float(share))
         box = content_box(_luma(screen))
-        if box is not None and max(abs(a - b) for a, b in zip(box, truth, strict=True)) <= 0.02 * screen.width:
+        if (
+            box is not None
+            and max(abs(a - b) for a, b in zip(box, truth, strict=True)) <= 0.02 * screen.width
+        ):
             found += 1
     assert found >= len(photos) - 1
 
@@ -65,7 +70,9 @@ def test_content_box_leaves_ordinary_photos_alone(media_images):
 
 def test_local_features_round_trip_text():
     rng = np.random.default_rng(1)
-    features = local.LocalFeatures(rng.integers(0, 256, (7, 32), dtype=np.uint8), rng.random((7, 2), dtype=np.float32))
+    features = local.LocalFeatures(
+        rng.integers(0, 256, (7, 32), dtype=np.uint8), rng.random((7, 2), dtype=np.float32)
+    )
     back = local.LocalFeatures.from_text(features.to_text())
     assert np.array_equal(back.descriptors, features.descriptors)
     assert np.abs(back.points - features.points).max() <= 0.5 / 255 + 1e-6
@@ -83,11 +90,19 @@ def _correspondences(a: local.LocalFeatures, b: local.LocalFeatures) -> int:
 def test_local_features_match_a_crop_and_not_a_stranger(media_images):
     original = _luma(Image.open(media_images[3]))
     h, w = original.shape
-    crop = np.ascontiguousarray(original[int(h * 0.15): int(h * 0.9), int(w * 0.02): int(w * 0.8)])
+    crop = np.ascontiguousarray(
+        original[int(h * 0.15) : int(h * 0.9), int(w * 0.02) : int(w * 0.8)]
+    )
     stranger = _luma(Image.open(media_images[50]))
     reference = local.extract(original, features=local.ORIGINAL_FEATURES)
-    assert _correspondences(local.extract(crop, features=local.QUERY_FEATURES), reference) >= local.MIN_INLIERS
-    assert _correspondences(local.extract(stranger, features=local.QUERY_FEATURES), reference) < local.MIN_INLIERS
+    assert (
+        _correspondences(local.extract(crop, features=local.QUERY_FEATURES), reference)
+        >= local.MIN_INLIERS
+    )
+    assert (
+        _correspondences(local.extract(stranger, features=local.QUERY_FEATURES), reference)
+        < local.MIN_INLIERS
+    )
 
 
 def test_local_features_of_a_flat_image_are_empty():
