@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from stopspread import __version__
 from stopspread.errors import InvalidSignalError, StopspreadError
 from stopspread.matcher import Matcher
+from stopspread.media import sniff_kind
 from stopspread.pipeline import hash_file, query_file
 from stopspread.records import ListFormatError, read_list
 from stopspread.signals.types import PdqSignal
@@ -33,12 +34,8 @@ err = Console(stderr=True)
 EXIT_FILES_FAILED = 1
 EXIT_BAD_LIST = 3
 
-JobsOption = Annotated[
-    int, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")
-]
-OutOption = Annotated[
-    Path, typer.Option("--output", "-o", help="JSON Lines output ('-' for stdout).")
-]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")]
+OutOption = Annotated[Path, typer.Option("--output", "-o", help="JSON Lines output ('-' for stdout).")]
 AgainstOption = Annotated[
     Path, typer.Option("--against", "-a", help="Hash list (JSON Lines) to match against.")
 ]
@@ -57,16 +54,50 @@ def main(
     """stopspread: stop the spread of intimate images shared without consent."""
 
 
+# In a folder, a file is looked at when its name says media or its content does; anything else
+# (a README, a manifest) is passed over. Files named on the command line are always looked at.
+MEDIA_SUFFIXES = frozenset(
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".webp",
+        ".gif",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".heic",
+        ".heif",
+        ".avif",
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".3gp",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".ts",
+        ".mpg",
+        ".mpeg",
+        ".wmv",
+    ]
+)
+
+
 def iter_media_paths(paths: Sequence[Path]) -> Iterator[Path]:
-    """Files named directly, and every non-hidden file below named folders, in a stable order."""
+    """Files named directly, and media files below named folders, in a stable order."""
     for path in paths:
-        if path.is_dir():
-            for found in sorted(path.rglob("*")):
-                relative = found.relative_to(path)
-                if found.is_file() and not any(part.startswith(".") for part in relative.parts):
-                    yield found
-        else:
+        if not path.is_dir():
             yield path
+            continue
+        for found in sorted(path.rglob("*")):
+            relative = found.relative_to(path)
+            if not found.is_file() or any(part.startswith(".") for part in relative.parts):
+                continue
+            if found.suffix.lower() in MEDIA_SUFFIXES or sniff_kind(found) is not None:
+                yield found
 
 
 def _describe(exc: BaseException) -> str:
@@ -141,9 +172,7 @@ def _load_matcher(against: Path) -> Matcher:
 
 @app.command("hash")
 def hash_command(
-    paths: Annotated[
-        list[Path], typer.Argument(help="Images, videos or folders (searched recursively).")
-    ],
+    paths: Annotated[list[Path], typer.Argument(help="Images, videos or folders (searched recursively).")],
     output: OutOption = Path("-"),
     jobs: JobsOption = 0,
 ) -> None:
@@ -238,9 +267,7 @@ def match(
                 out.write(json.dumps(errors[position]) + "\n")
                 continue
             found = next(results)
-            out.write(
-                json.dumps({"id": next(names), "matches": [m.to_json() for m in found]}) + "\n"
-            )
+            out.write(json.dumps({"id": next(names), "matches": [m.to_json() for m in found]}) + "\n")
     _summary(len(ids) + len(errors), len(errors), "matched", None)
     if errors:
         raise typer.Exit(EXIT_FILES_FAILED)

@@ -136,3 +136,16 @@ def test_an_unreadable_list_is_a_clear_error(tmp_path):
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith("stopspread ")
+
+
+def test_folders_pass_over_files_that_are_not_media(tmp_path, media_images):
+    (tmp_path / "README.md").write_text("# notes")
+    (tmp_path / "manifest.csv").write_text("a,b\n")
+    shutil.copy(media_images[0], tmp_path / "photo")  # no suffix, but a JPEG inside
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n")
+    out = tmp_path / "list.jsonl"
+    result = runner.invoke(app, ["hash", str(tmp_path), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 1
+    names = {Path(r["id"]).name: r for r in _lines(out)}
+    assert set(names) == {"photo", "broken.png"}
+    assert "error" in names["broken.png"] and "error" not in names["photo"]
