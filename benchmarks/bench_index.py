@@ -30,6 +30,7 @@ import numba
 import numpy as np
 
 from stopspread.index import LinearIndex, MultiIndexHashing, SearchResult
+from stopspread.index.mih import estimate_memory
 
 RESULTS = Path(__file__).resolve().parent / "results" / "index.md"
 Pairs = set[tuple[int, int]]
@@ -97,6 +98,8 @@ def bench_ours(
 ) -> Row:  # fmt: skip
     n = db.shape[0]
     ids = np.arange(n, dtype=np.int64)
+    warm = min(n, 100_000)  # compile (or load cached) numba kernels outside the timing
+    MultiIndexHashing(design_radius=radius, tables=12).add(ids[:warm], db[:warm])
     index = MultiIndexHashing(design_radius=radius, **params)  # type: ignore[arg-type]
     t = time.perf_counter()
     index.add(ids, db)
@@ -150,9 +153,7 @@ def faiss_pairs(lims: np.ndarray, labels: np.ndarray) -> Pairs:
     return set(zip(qi.tolist(), labels.tolist(), strict=True))
 
 
-def bench_faiss(
-    kind: str, db: np.ndarray, q: np.ndarray, radius: int, truth: Pairs, repeats: int
-) -> Row:
+def bench_faiss(kind: str, db: np.ndarray, q: np.ndarray, radius: int, truth: Pairs, repeats: int) -> Row:
     import faiss
 
     faiss.omp_set_num_threads(2)
@@ -209,9 +210,7 @@ print(json.dumps({"build": build, "secs": secs, "pairs": pairs, "rss": mem,
 """
 
 
-def bench_threatexchange(
-    python: str, db: np.ndarray, q: np.ndarray, radius: int, truth: Pairs
-) -> Row:
+def bench_threatexchange(python: str, db: np.ndarray, q: np.ndarray, radius: int, truth: Pairs) -> Row:
     n = db.shape[0]
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "db.npy", db)
@@ -264,8 +263,7 @@ def render(rows: list[Row], args: argparse.Namespace, notes: list[str]) -> str:
         lines += [
             f"## {size:,} entries, radius {args.radius}",
             "",
-            "| index | build s | queries | queries/s | ours ÷ this (q/s) | recall | bytes/entry "
-            "(how) |",
+            "| index | build s | queries | queries/s | ours ÷ this (q/s) | recall | bytes/entry (how) |",
             "|---|---:|---:|---:|---:|---:|---|",
         ]
         for r in sr:
@@ -280,6 +278,27 @@ def render(rows: list[Row], args: argparse.Namespace, notes: list[str]) -> str:
                 detail = "; ".join(f"{k}: {v}" for k, v in r.extra.items())
                 lines.append(f"- {r.name}: {detail}")
         lines.append("")
+    lines += [
+        "## Memory arithmetic (from `estimate_memory`, not measured)",
+        "",
+        "| entries | tables | bytes/entry at rest | at rest | peak during a full rebuild |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for n in (10**6, 10**7, 10**8):
+        e = estimate_memory(n, args.radius)
+        lines.append(
+            f"| {n:,} | {e['tables']:.0f} | {e['bytes_per_entry']:.1f} | "
+            f"{e['steady_bytes'] / 2**30:.2f} GiB | {e['rebuild_peak_bytes'] / 2**30:.2f} GiB |"
+        )
+    lines += [
+        "",
+        "At rest: 32 B hash + 8 B id + 1 bit tombstone + 4 B per table per entry (positions) + "
+        "~1.1 B per bucket of offsets. The rebuild peak keeps the old hashes and ids while the "
+        "new segment is built (the old tables are freed first). 100M entries therefore fit the "
+        "24 GiB machine with room to spare; the measured bytes/entry at 1M and 10M above agree "
+        "with the estimate (a test checks this within 5 %).",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -143,9 +143,7 @@ class Matcher:
         """For each PDQ hash (n x 32), the image records within ``radius`` bits, nearest first."""
         result = self.image_pdq.search(hashes, radius)
         per_query: list[dict[int, int]] = [{} for _ in range(len(hashes))]
-        for q, entry, distance in zip(
-            result.query_index, result.ids, result.distances, strict=True
-        ):
+        for q, entry, distance in zip(result.query_index, result.ids, result.distances, strict=True):
             number = int(entry) >> _SLOT_BITS
             best = per_query[q].get(number)
             if best is None or distance < best:
@@ -166,9 +164,7 @@ class Matcher:
             best: dict[str, Match] = {}
             for per_variant in self.match_pdq(query.pdq):
                 for match in per_variant:
-                    if match.id not in best or (match.distance or 0) < (
-                        best[match.id].distance or 0
-                    ):
+                    if match.id not in best or (match.distance or 0) < (best[match.id].distance or 0):
                         best[match.id] = match
             for match_id, match in best.items():
                 found.setdefault(match_id, match)
@@ -186,14 +182,21 @@ class Matcher:
                 continue
             result = self.image_local.search(features.descriptors, local.DESCRIPTOR_RADIUS)
             numbers = result.ids >> _SLOT_BITS
+            # A corner that finds several list entries is interface or pattern (a chat frame
+            # shared by screenshots, repeated planks), not evidence for any one of them.
+            pairs = np.unique(np.stack([result.query_index.astype(np.int64), numbers]), axis=1)
+            entries_per_corner = np.bincount(pairs[0], minlength=len(features))
+            counted = (entries_per_corner[result.query_index] == 1) & (
+                result.distances <= local.STRONG_RADIUS
+            )
             for number in np.unique(numbers):
                 pick = numbers == number
-                if pick.sum() < local.MIN_INLIERS:
+                if counted[pick].sum() < local.MIN_INLIERS:
                     continue
                 record = self._records[int(number)]
                 assert record is not None and record.image is not None
                 reference = record.image.local.points[result.ids[pick] & _SLOT_MASK]
-                inliers = local.verify(features.points[result.query_index[pick]], reference)
+                inliers = local.verify(features.points[result.query_index[pick]], reference, counted[pick])
                 if inliers >= local.MIN_INLIERS:
                     best[int(number)] = max(best.get(int(number), 0), inliers)
         return best
@@ -202,9 +205,7 @@ class Matcher:
         found: dict[str, Match] = {}
         for match in self.match_digests(digests) if digests else []:
             found.setdefault(match.id, match)
-        pairs: dict[int, set[tuple[int, int]]] = defaultdict(
-            set
-        )  # record -> {(query frame, frame)}
+        pairs: dict[int, set[tuple[int, int]]] = defaultdict(set)  # record -> {(query frame, frame)}
         for q, frame in enumerate(query.frames):
             if len(frame.pdq):
                 result = self.video_pdq.search(frame.pdq, PdqSignal.threshold)
@@ -240,17 +241,12 @@ class Matcher:
             reference_features = record.video.frames[frame_index].local
             assert reference_features is not None
             reference = reference_features.points[result.ids[pick] & ((1 << _FEATURE_BITS) - 1)]
-            if (
-                local.verify(features.points[result.query_index[pick]], reference)
-                >= VIDEO_FRAME_MIN_INLIERS
-            ):
+            if local.verify(features.points[result.query_index[pick]], reference) >= VIDEO_FRAME_MIN_INLIERS:
                 hits.append((number, frame_index))
         return hits
 
 
-def _video_coverage(
-    matched: set[tuple[int, int]], query_times: np.ndarray, frames: list
-) -> float | None:
+def _video_coverage(matched: set[tuple[int, int]], query_times: np.ndarray, frames: list) -> float | None:
     """Coverage of the best time alignment of matched frames, or None when it is too thin."""
     reference_times = np.array([f.t for f in frames])
     offsets = np.array([query_times[q] - reference_times[r] for q, r in matched])
@@ -274,6 +270,4 @@ def _video_coverage(
 
 def _ranked(matches: Iterable[Match]) -> list[Match]:
     order = {"sha256": 0, "md5": 1, "pdq": 2, "video": 3, "local": 4}
-    return sorted(
-        matches, key=lambda m: (order[m.signal], m.distance or 0, -(m.inliers or 0), m.id)
-    )
+    return sorted(matches, key=lambda m: (order[m.signal], m.distance or 0, -(m.inliers or 0), m.id))

@@ -36,8 +36,9 @@ def _ctpop(typingctx, x):  # type: ignore[no-untyped-def]
 
 @intrinsic
 def prefetch(typingctx, arr, i):  # type: ignore[no-untyped-def]
-    """Software prefetch of row ``i`` (x86 PREFETCHT0): lets the kernels issue the cache misses
-    of a whole batch of candidates before they need any of them."""
+    """Software prefetch of row ``i`` into L2 (x86 PREFETCHT1): lets the kernels issue the
+    cache misses of a whole batch of candidates before they need any of them. L2 rather than
+    L1 measured ~15 % faster: hundreds of lines are in flight and L1 is too small to hold them."""
     if not isinstance(arr, types.Array) or not isinstance(i, types.Integer):
         return None
     sig = types.void(arr, i)
@@ -62,7 +63,7 @@ def prefetch(typingctx, arr, i):  # type: ignore[no-untyped-def]
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p.type, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, name)
-        builder.call(fn, [i8p, i32(0), i32(3), i32(1)])
+        builder.call(fn, [i8p, i32(0), i32(2), i32(1)])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -363,9 +364,7 @@ def _mih_search(
                     buf[nb] = pos
                     tbuf[nb] = tj
                     nb += 1
-        c = _verify(
-            buf, tbuf, nb, qi, q, qk, h, dead, starts, widths, radii, radius, c, out_pos, out_d
-        )
+        c = _verify(buf, tbuf, nb, qi, q, qk, h, dead, starts, widths, radii, radius, c, out_pos, out_d)
         counts[qi] = c
 
 

@@ -241,7 +241,7 @@ class _Segment:
         all_ids = np.concatenate(ids) if ids else np.empty(0, dtype=np.int64)
         n = int(all_ids.shape[0])
         if n >= 2**32 - 1:
-            raise ValueError("a segment holds fewer than 2**32 entries")
+            raise ValueError("a segment holds at most 2**32 - 2 entries (positions are uint32)")
         out = aligned_empty((n, HASH_WORDS), np.uint64)
         if n > 1 and not bool(np.all(all_ids[1:] > all_ids[:-1])):
             order = np.argsort(all_ids, kind="stable")
@@ -565,9 +565,7 @@ class MultiIndexHashing:
         self._delta_n = 0
 
     def _build(self, words: list[np.ndarray], ids: list[np.ndarray]) -> _Segment:
-        return _Segment.build(
-            words, ids, self.design_radius, self.table_bytes_per_entry, self.tables
-        )
+        return _Segment.build(words, ids, self.design_radius, self.table_bytes_per_entry, self.tables)
 
     def remove(self, ids: npt.ArrayLike) -> int:
         gone = np.unique(as_ids(ids))

@@ -32,9 +32,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_index(
-    directory: Path, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]
-) -> None:
+def write_index(directory: Path, kind: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     """Save ``arrays`` and a manifest describing them under ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -123,6 +121,4 @@ def require(arrays: dict[str, np.ndarray], name: str) -> np.ndarray:
     try:
         return arrays[name]
     except KeyError:
-        raise IndexFormatError(
-            f"index manifest lists no array {name!r}; the index is corrupt"
-        ) from None
+        raise IndexFormatError(f"index manifest lists no array {name!r}; the index is corrupt") from None

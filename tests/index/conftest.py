@@ -36,9 +36,7 @@ def near(hashes: np.ndarray, k: int, rng: np.random.Generator, max_flip: int = 4
 
 
 def as_tuples(res: SearchResult) -> list[tuple[int, int, int]]:
-    return list(
-        zip(res.query_index.tolist(), res.ids.tolist(), res.distances.tolist(), strict=True)
-    )
+    return list(zip(res.query_index.tolist(), res.ids.tolist(), res.distances.tolist(), strict=True))
 
 
 def assert_same(a: SearchResult, b: SearchResult) -> None:

@@ -37,9 +37,7 @@ def make_forced(request: pytest.FixtureRequest) -> Factory:
     return FACTORIES[request.param]
 
 
-def both(
-    make: Factory, ids: np.ndarray, hashes: np.ndarray
-) -> tuple[MultiIndexHashing, LinearIndex]:
+def both(make: Factory, ids: np.ndarray, hashes: np.ndarray) -> tuple[MultiIndexHashing, LinearIndex]:
     index = make()
     index.add(ids, hashes)
     return index, oracle(ids, hashes)
@@ -70,9 +68,7 @@ def test_one_entry(make: Factory, rng: np.random.Generator) -> None:
 
 
 @pytest.mark.parametrize("radius", [0, 1, 7, 15, 31, 32, 47, 64, 80])
-def test_entries_at_radius_and_radius_plus_one(
-    make: Factory, rng: np.random.Generator, radius: int
-) -> None:
+def test_entries_at_radius_and_radius_plus_one(make: Factory, rng: np.random.Generator, radius: int) -> None:
     q = random_hashes(1, rng)[0]
     near = np.stack([flip_bits(q, radius, rng) for _ in range(20)])
     far = np.stack([flip_bits(q, radius + 1, rng) for _ in range(20)])
@@ -87,9 +83,7 @@ def test_entries_at_radius_and_radius_plus_one(
 
 
 @pytest.mark.parametrize("radius", [0, 10, 31, 40, 80, 200])
-def test_clustered_data_matches_oracle(
-    make: Factory, rng: np.random.Generator, radius: int
-) -> None:
+def test_clustered_data_matches_oracle(make: Factory, rng: np.random.Generator, radius: int) -> None:
     hashes = clustered(3000, rng, centres=20)
     ids = rng.choice(10**9, size=3000, replace=False).astype(np.int64)
     q = np.concatenate([near(hashes, 150, rng), random_hashes(50, rng)])

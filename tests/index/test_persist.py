@@ -28,9 +28,7 @@ def populated(rng: np.random.Generator) -> tuple[MultiIndexHashing, np.ndarray]:
 
 
 @pytest.mark.parametrize("kind", ["mih", "linear"])
-def test_round_trip_gives_identical_results(
-    tmp_path: Path, rng: np.random.Generator, kind: str
-) -> None:
+def test_round_trip_gives_identical_results(tmp_path: Path, rng: np.random.Generator, kind: str) -> None:
     index: MultiIndexHashing | LinearIndex
     if kind == "mih":
         index, hashes = populated(rng)
