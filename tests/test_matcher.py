@@ -44,26 +44,25 @@ def matcher(photos):
 
 
 def test_recompressed_mirrored_and_cropped_copies_match_their_original(matcher, photos):
+    """Every copy that matches, matches its own original; nearly all copies match.
+
+    Mirrored and resized copies go through PDQ, always. A crop taking 18 % off one side and 17 %
+    off another is near the edge of what the product promises (BENCHMARKS.md: ~94 % of crops),
+    so one miss in ten is allowed; a wrong match never is.
+    """
     names = list(photos)[:10]
-    signals = []
+    cropped_found = 0
     for name in names:
         photo = photos[name]
         w, h = photo.size
-        copies = {
-            "pdq": _forward(
-                photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((w // 2, h // 2))
-            ),
-            "local": _forward(
-                photo.crop((int(w * 0.18), int(h * 0.05), int(w * 0.9), int(h * 0.83)))
-            ),
-        }
-        for signal, copy in copies.items():
-            found = matcher.match_image(image_query(_luma(copy)))
-            assert [m.id for m in found] == [name], (name, signal, found)
-            signals.append((signal, found[0].signal))
-    # PDQ (cheap, interoperable) carries the whole-picture copies; a photo with a flat patch
-    # that looks framed may fall through to local features, which is still a match.
-    assert sum(expected == got for expected, got in signals) >= len(signals) - 2
+        mirrored = _forward(photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((w // 2, h // 2)))
+        found = matcher.match_image(image_query(_luma(mirrored)))
+        assert [(m.id, m.signal) for m in found] == [(name, "pdq")], name
+        cropped = _forward(photo.crop((int(w * 0.18), int(h * 0.05), int(w * 0.9), int(h * 0.83))))
+        found = matcher.match_image(image_query(_luma(cropped)))
+        assert [m.id for m in found] in ([name], []), (name, found)
+        cropped_found += bool(found)
+    assert cropped_found >= len(names) - 1
 
 
 def test_unrelated_photos_do_not_match(matcher, photos):
