@@ -38,13 +38,15 @@ _OUTLINE_SIDE = 512
 # The outline cue is for phone screens, which are portrait; a landscape photo's window frames
 # and horizons make too many rectangles.
 _PORTRAIT = 1.3
+# Largest corner radius of a picture's bubble, as a share of the screen's width.
+_CORNER = 0.05
 _EDGE_STEP = 8.0
 _MIN_OUTLINE_HEIGHT = 0.08
-_MIN_INSIDE_TEXTURE = 2.0
+_MIN_INSIDE_TEXTURE = 1.0
 # Interface (fills, wallpaper doodles, text) is much calmer than a photo: outside the outline
 # the mean gradient must stay under this share of the inside's, or the "outline" is a line
 # inside an ordinary photo (a horizon, a window frame).
-_MAX_OUTSIDE_SHARE = 0.5
+_MAX_OUTSIDE_SHARE = 1.0
 # Around the picture, a screen is mostly flat fill; a photo with a patch of sky is not.
 _MIN_FLAT_OUTSIDE = 0.6
 
@@ -144,12 +146,22 @@ def _outlined_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     texture = np.abs(np.diff(small, axis=1))
     total_texture = float(texture.sum())
 
+    # Rounded corners shorten every edge by the corner's radius: a side may stand that far
+    # outside the ends of the top and bottom edges and stop that far short of them.
+    corner = max(slack, round(_CORNER * sw))
+
     # Every side must be drawn: a picture spanning the whole width (a viewer, a letterbox) has
     # flat bars instead, which the flat-fill cue finds.
-    def has_side(x: int, y0: int, y1: int) -> bool:
-        if x < 2 or x > sw - 3:
-            return False
-        return any(abs(c - x) <= 2 and a <= y0 + slack and b >= y1 - slack for c, a, b in sides)
+    def side_near(x: int, outward: int, y0: int, y1: int) -> int | None:
+        candidates = [
+            c
+            for c, a, b in sides
+            if 2 <= c <= sw - 3
+            and -2 <= (c - x) * outward <= corner
+            and a <= y0 + corner
+            and b >= y1 - corner
+        ]
+        return max(candidates, key=lambda c: (c - x) * outward) if candidates else None
 
     best: tuple[int, int, int, int] | None = None
     best_area = 0
@@ -157,13 +169,15 @@ def _outlined_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
         for y1, a1, b1 in tops[i + 1 :]:
             if y1 - y0 < _MIN_OUTLINE_HEIGHT * sh or abs(a0 - a1) > slack or abs(b0 - b1) > slack:
                 continue
-            x0, x1 = max(a0, a1), min(b0, b1)
+            left = side_near(max(a0, a1), -1, y0, y1)
+            right = side_near(min(b0, b1) - 1, 1, y0, y1)
+            if left is None or right is None:
+                continue
+            x0, x1 = left + 1, right + 1
             area = (x1 - x0) * (y1 - y0)
             if area <= best_area or area < _MIN_AREA * sh * sw:
                 continue
             if (x1 - x0 >= _WHOLE * sw) and (y1 - y0 >= _WHOLE * sh):
-                continue
-            if not (has_side(x0, y0, y1) and has_side(x1 - 1, y0, y1)):
                 continue
             inside = texture[y0 + 2 : y1 - 1, x0 + 2 : x1 - 3]
             if inside.size == 0:
