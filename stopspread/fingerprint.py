@@ -40,6 +40,10 @@ class ImageFingerprint:
     region_pdq: str | None = None
     region_quality: int | None = None
     local: local.LocalFeatures = field(default_factory=local.LocalFeatures.empty)
+    #: Descriptors of the interface around a screenshot's picture (positions unused). They never
+    #: count for this picture; they mark corners as shared interface, so that another screenshot
+    #: in the same app frame cannot match a listed picture on its frame (see Matcher).
+    interface: local.LocalFeatures = field(default_factory=local.LocalFeatures.empty)
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,18 @@ def fingerprint_image(luma: np.ndarray) -> ImageFingerprint:
         PdqSignal.to_hex(hashes[1]),
         int(qualities[1]),
         features,
+        _interface_features(luma, box),
     )
+
+
+def _interface_features(luma: np.ndarray, box: Box) -> local.LocalFeatures:
+    """Local features of a screen outside its picture, descriptors only."""
+    h, w = luma.shape
+    everything = local.extract(luma, features=local.ORIGINAL_FEATURES)
+    x, y = everything.points[:, 0] * max(h, w), everything.points[:, 1] * max(h, w)
+    x0, y0, x1, y1 = box
+    outside = (x < x0) | (x >= x1) | (y < y0) | (y >= y1)
+    return local.LocalFeatures(everything.descriptors[outside], np.zeros((int(outside.sum()), 2), np.float32))
 
 
 def image_query(luma: np.ndarray, *, features: int = local.QUERY_FEATURES) -> ImageQuery:
@@ -126,9 +141,7 @@ def fingerprint_video(frames: Iterable[tuple[float, np.ndarray]]) -> VideoFinger
         box = content_box(luma)
         hashes, qualities = pdq_math.hash_regions(luma, np.array([box or (0, 0, w, h)]))
         features = local.extract(luma, box, features=VIDEO_FRAME_FEATURES) if i in chosen else None
-        out.append(
-            FrameFingerprint(round(t, 3), PdqSignal.to_hex(hashes[0]), int(qualities[0]), features)
-        )
+        out.append(FrameFingerprint(round(t, 3), PdqSignal.to_hex(hashes[0]), int(qualities[0]), features))
     duration = collected[-1][0] + 1 / VIDEO_FPS if collected else 0.0
     return VideoFingerprint(round(duration, 3), out)
 

@@ -24,6 +24,8 @@ _SLOT_BITS = 24
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 # Local features of a video frame are numbered frame_slot * 256 + feature.
 _FEATURE_BITS = 8
+# Slot flag of a screenshot's interface features: they mark corners as shared, never count.
+_INTERFACE = 1 << (_SLOT_BITS - 1)
 
 # Videos are matched frame by frame; a frame needs fewer inliers than a photo because the
 # video match also needs several frames in the same time order (below).
@@ -94,6 +96,7 @@ class Matcher:
             hexes = [image.pdq] + ([image.region_pdq] if image.region_pdq else [])
             put(self.image_pdq, np.arange(len(hexes)), PdqSignal.to_array(hexes))
             put(self.image_local, np.arange(len(image.local)), image.local.descriptors)
+            put(self.image_local, _INTERFACE | np.arange(len(image.interface)), image.interface.descriptors)
         if record.video is not None:
             frames = record.video.frames
             put(self.video_pdq, np.arange(len(frames)), PdqSignal.to_array([f.pdq for f in frames]))

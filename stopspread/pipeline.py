@@ -48,9 +48,7 @@ def decode_image(path: Path) -> np.ndarray:
 
 
 def decode_video(path: Path) -> list[tuple[float, np.ndarray]]:
-    return [
-        (f.timestamp, f.luma) for f in sample_frames(path, fps=VIDEO_FPS, min_side=VIDEO_MIN_SIDE)
-    ]
+    return [(f.timestamp, f.luma) for f in sample_frames(path, fps=VIDEO_FPS, min_side=VIDEO_MIN_SIDE)]
 
 
 def hash_file(path: Path, record_id: str | None = None) -> ListRecord:

@@ -55,6 +55,8 @@ def _image_to_json(image: ImageFingerprint) -> dict[str, Any]:
         }
     if len(image.local):
         out["local"] = image.local.to_text()
+    if len(image.interface):
+        out["interface"] = image.interface.to_text()
     return out
 
 
@@ -86,11 +88,10 @@ def record_from_json(data: dict[str, Any]) -> ListRecord:
                 region_pdq=PdqSignal.validate(region["pdq"]) if region else None,
                 region_quality=int(region.get("quality", 100)) if region else None,
                 local=_local(data.get("local")),
+                interface=_local(data.get("interface")),
             )
         if image is None and not (md5 or sha256):
-            raise ListFormatError(
-                f"record {record_id!r} has no fingerprint ('pdq', 'md5' or 'sha256')"
-            )
+            raise ListFormatError(f"record {record_id!r} has no fingerprint ('pdq', 'md5' or 'sha256')")
         return ListRecord(str(record_id), "image", md5, sha256, image=image)
     if kind == "video":
         frames = [
@@ -104,13 +105,9 @@ def record_from_json(data: dict[str, Any]) -> ListRecord:
         ]
         video = VideoFingerprint(float(data.get("duration", 0.0)), frames) if frames else None
         if video is None and not (md5 or sha256):
-            raise ListFormatError(
-                f"record {record_id!r} has no fingerprint ('frames', 'md5' or 'sha256')"
-            )
+            raise ListFormatError(f"record {record_id!r} has no fingerprint ('frames', 'md5' or 'sha256')")
         return ListRecord(str(record_id), "video", md5, sha256, video=video)
-    raise ListFormatError(
-        f"record {record_id!r}: unknown kind {kind!r} (expected 'image' or 'video')"
-    )
+    raise ListFormatError(f"record {record_id!r}: unknown kind {kind!r} (expected 'image' or 'video')")
 
 
 def _local(text: str | None) -> LocalFeatures:
@@ -130,12 +127,7 @@ def read_list(path: Path) -> Iterator[ListRecord]:
                 continue
             try:
                 data = json.loads(line)
-                if (
-                    isinstance(data, dict)
-                    and "error" in data
-                    and "pdq" not in data
-                    and "frames" not in data
-                ):
+                if isinstance(data, dict) and "error" in data and "pdq" not in data and "frames" not in data:
                     continue
                 yield record_from_json(data)
             except (

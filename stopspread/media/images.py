@@ -117,9 +117,7 @@ def _load(im: Image.Image, name: str) -> None:
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         # Someone in this process asked Pillow to pad truncated files with grey; that would
         # silently hash half an image. Refuse rather than flip a process-wide setting back.
-        raise MediaError(
-            "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; stopspread will not decode with it on"
-        )
+        raise MediaError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; stopspread will not decode with it on")
     try:
         im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -210,9 +208,7 @@ def _decode(
     return im, (full_w, full_h), fmt
 
 
-def load_luma(
-    source: Source, *, min_side: int = 256, limits: MediaLimits = DEFAULT_LIMITS
-) -> DecodedImage:
+def load_luma(source: Source, *, min_side: int = 256, limits: MediaLimits = DEFAULT_LIMITS) -> DecodedImage:
     """Decode an image (path or bytes) to upright float32 luminance, short side ~min_side.
 
     Raises ``UnsupportedMediaError`` for non-images (including videos), ``MediaLimitError`` for

@@ -107,9 +107,7 @@ class _Clock:
 
     def check(self) -> None:
         if time.monotonic() > self.deadline:
-            raise MediaLimitError(
-                f"{self.name}: decoding stopped after the limit of {self.budget:g} s"
-            )
+            raise MediaLimitError(f"{self.name}: decoding stopped after the limit of {self.budget:g} s")
 
 
 def _reason(exc: BaseException) -> str:
@@ -140,9 +138,7 @@ class _Video:
                 f"{self.name}: this is an image ({fmt}), not a video; use load_luma() for images"
             )
         if kind != "video":
-            raise UnsupportedMediaError(
-                f"{self.name}: not a recognised video format (checked file content)"
-            )
+            raise UnsupportedMediaError(f"{self.name}: not a recognised video format (checked file content)")
         self.container = self._open()
         try:
             self._inspect()
@@ -450,8 +446,7 @@ def _sample(
             raise MediaError(f"{name}: video has zero duration (no frames with timestamps)")
         if duration > limits.max_video_seconds:
             raise MediaLimitError(
-                f"{name}: video lasts {duration:.0f} s, over the limit of "
-                f"{limits.max_video_seconds:.0f} s"
+                f"{name}: video lasts {duration:.0f} s, over the limit of {limits.max_video_seconds:.0f} s"
             )
         needs = _plan(duration, fps, video.keyframes)
         slack = _slack(video.keyframes, fps)
@@ -520,9 +515,7 @@ def _run(
                     # The decoder reads skip_frame per packet: a GOP from which only the keyframe
                     # is wanted gets its other pictures parsed but not decoded while the
                     # keyframe works its way out of the reorder buffer.
-                    ctx.skip_frame = (
-                        "NONKEY" if _keyframe_suffices(needs, i, at, slack) else base_skip
-                    )
+                    ctx.skip_frame = "NONKEY" if _keyframe_suffices(needs, i, at, slack) else base_skip
             try:
                 frames = _decode_packet(packet, name)
                 errors = 0

@@ -24,7 +24,7 @@ import numpy as np
 
 DESCRIPTOR_BYTES = 32
 # Descriptors kept per original: enough for ~25 survivors after a 20 % crop plus a screenshot's
-# downscale, few enough to keep a list entry at ~8.7 kB.
+# downscale under the strong-inlier rule, few enough to keep a list entry at ~13 kB.
 ORIGINAL_FEATURES = 384
 # A query spends more, because it pays once and a miss costs a whole forward.
 QUERY_FEATURES = 500

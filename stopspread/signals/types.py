@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import ClassVar
 
@@ -67,7 +66,6 @@ class PdqSignal(SignalType):
 class _DigestSignal(SignalType):
     threshold = 0
     reveals: ClassVar[str] = "nothing but whether a file is byte-for-byte the same"
-    algorithm: ClassVar[str]
     hex_length: ClassVar[int]
 
     @classmethod
@@ -78,24 +76,18 @@ class _DigestSignal(SignalType):
     def distance(cls, a: str, b: str) -> int:
         return 0 if a == b else 1
 
-    @classmethod
-    def of_bytes(cls, data: bytes) -> str:
-        return hashlib.new(cls.algorithm, data).hexdigest()
-
 
 @register
 class Md5Signal(_DigestSignal):
     """MD5 of the file: what StopNCII exchanges for videos; any re-encode escapes it."""
 
     name = "md5"
-    algorithm = "md5"
     hex_length = 32
 
 
 @register
 class Sha256Signal(_DigestSignal):
     name = "sha256"
-    algorithm = "sha256"
     hex_length = 64
 
 
@@ -105,9 +97,7 @@ class LocalFeaturesSignal(SignalType):
 
     name = "local"
     threshold = 0  # a match is "enough geometric inliers", not a distance; see distance()
-    reveals: ClassVar[str] = (
-        local.__doc__.split("What this reveals:")[1].strip() if local.__doc__ else ""
-    )
+    reveals: ClassVar[str] = local.__doc__.split("What this reveals:")[1].strip() if local.__doc__ else ""
 
     @classmethod
     def validate(cls, value: str) -> str:
