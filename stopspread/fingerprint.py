@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stopspread.signals import local, pdq_math
+from stopspread.signals.local import LocalFeatures
 from stopspread.signals.regions import content_box
 from stopspread.signals.types import PdqSignal
 
@@ -43,7 +44,7 @@ class ImageFingerprint:
     #: Descriptors of the interface around a screenshot's picture (positions unused). They never
     #: count for this picture; they mark corners as shared interface, so that another screenshot
     #: in the same app frame cannot match a listed picture on its frame (see Matcher).
-    interface: local.LocalFeatures = field(default_factory=local.LocalFeatures.empty)
+    interface: LocalFeatures = field(default_factory=LocalFeatures.empty)
 
 
 @dataclass(frozen=True)
