@@ -105,18 +105,14 @@ def test_match_pdq_reports_distances_nearest_first():
         ListRecord(
             "near",
             "image",
-            image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(
-                pdq=near, quality=100
-            ),
+            image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(pdq=near, quality=100),
         )
     )
     m.add(
         ListRecord(
             "same",
             "image",
-            image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(
-                pdq=base, quality=100
-            ),
+            image=fingerprint_image(np.zeros((64, 64), np.float32)).__class__(pdq=base, quality=100),
         )
     )
     results = m.match_pdq(PdqSignal.to_array([base, "f" * 64]))
@@ -137,10 +133,31 @@ def _pan_frames(photo: Image.Image, seconds: int, start: int = 0) -> list[tuple[
 def test_a_trimmed_video_matches_and_an_unrelated_one_does_not(photos):
     names = list(photos)
     m = Matcher()
-    m.add(
-        ListRecord("video-a", "video", video=fingerprint_video(_pan_frames(photos[names[0]], 20)))
-    )
+    m.add(ListRecord("video-a", "video", video=fingerprint_video(_pan_frames(photos[names[0]], 20))))
     trimmed = _pan_frames(photos[names[0]], 7, start=8)  # a 35 % segment
     found = m.match_video(video_query(trimmed))
     assert [x.id for x in found] == ["video-a"] and found[0].coverage >= 0.9
     assert m.match_video(video_query(_pan_frames(photos[names[5]], 10))) == []
+
+
+def test_interface_corners_listed_by_another_screenshot_do_not_count():
+    """A chat frame shared by two listed screenshots cannot make a third picture match.
+
+    Screenshot A's picture was not found, so its corners include the app frame; screenshot B's
+    was, and B lists its frame corners as interface. A query in the same frame then finds those
+    corners in two entries and they count for neither.
+    """
+    from stopspread.fingerprint import ImageFingerprint, ImageQuery
+    from stopspread.signals.local import LocalFeatures
+
+    rng = np.random.default_rng(3)
+    frame = LocalFeatures(
+        rng.integers(0, 256, (60, 32), dtype=np.uint8), rng.random((60, 2), dtype=np.float32)
+    )
+    query = ImageQuery(np.zeros((0, 32), np.uint8), (frame,))
+    m = Matcher()
+    m.add(ListRecord("screenshot-a", "image", image=ImageFingerprint(pdq="0" * 64, quality=100, local=frame)))
+    assert [x.id for x in m.match_image(query)] == ["screenshot-a"]  # alone, the frame would match
+    listed_frame = ImageFingerprint(pdq="f" * 64, quality=100, interface=frame)
+    m.add(ListRecord("screenshot-b", "image", image=listed_frame))
+    assert m.match_image(query) == []
