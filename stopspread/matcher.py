@@ -192,8 +192,9 @@ class Matcher:
             counted = (entries_per_corner[result.query_index] == 1) & (
                 result.distances <= local.STRONG_RADIUS
             )
-            for number in np.unique(numbers):
-                pick = numbers == number
+            interface = (result.ids & _INTERFACE) != 0
+            for number in np.unique(numbers[~interface]):
+                pick = (numbers == number) & ~interface
                 if counted[pick].sum() < local.MIN_INLIERS:
                     continue
                 record = self._records[int(number)]

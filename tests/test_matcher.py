@@ -161,3 +161,22 @@ def test_interface_corners_listed_by_another_screenshot_do_not_count():
     listed_frame = ImageFingerprint(pdq="f" * 64, quality=100, interface=frame)
     m.add(ListRecord("screenshot-b", "image", image=listed_frame))
     assert m.match_image(query) == []
+
+
+def test_a_screenshot_original_matches_its_forward_but_not_its_frame(photos):
+    """The picture inside a listed screenshot still matches; its interface corners never count."""
+    from stopspread.fingerprint import ImageFingerprint
+
+    names = list(photos)
+    luma = _luma(photos[names[3]])
+    fingerprint = fingerprint_image(luma)
+    h, w = luma.shape
+    # list the picture with its own corners as interface too: they must be skipped, not crash
+    listed = ImageFingerprint(
+        pdq=fingerprint.pdq, quality=fingerprint.quality, local=fingerprint.local, interface=fingerprint.local
+    )
+    m = Matcher()
+    m.add(ListRecord("shot", "image", image=listed))
+    cropped = _forward(photos[names[3]].crop((w // 10, h // 10, w, h)))
+    found = m.match_image(image_query(_luma(cropped)))
+    assert [(x.id, x.signal) for x in found] == [("shot", "local")]
