@@ -18,6 +18,7 @@ from stopspread.fingerprint import FileDigests, ImageQuery, VideoQuery
 from stopspread.index import HammingIndex, MultiIndexHashing
 from stopspread.records import ListRecord
 from stopspread.signals import local
+from stopspread.signals.pdq_math import QUALITY_GATE as PDQ_QUALITY_GATE
 from stopspread.signals.types import PdqSignal
 
 _SLOT_BITS = 24
@@ -265,10 +266,17 @@ def _video_coverage(matched: set[tuple[int, int]], query_times: np.ndarray, fram
         qs, rs = {q for q, _ in agree}, {r for _, r in agree}
         if len(qs) > len(best_q):
             best_q, best_r = qs, rs
-    needed = min(VIDEO_MIN_FRAMES, len(query_times), len(frames))
+    # A frame too flat for PDQ and too smooth for corners (a fade, a blurred close-up) can match
+    # nothing; a short video is judged on the frames it has that can.
+    usable = sum(
+        1
+        for f in frames
+        if f.quality >= PDQ_QUALITY_GATE or (f.local is not None and len(f.local) >= VIDEO_FRAME_MIN_INLIERS)
+    )
+    needed = min(VIDEO_MIN_FRAMES, len(query_times), max(1, usable))
     if len(best_q) < needed:
         return None
-    coverage = max(len(best_q) / max(1, len(query_times)), len(best_r) / max(1, len(frames)))
+    coverage = max(len(best_q) / max(1, len(query_times)), len(best_r) / max(1, usable))
     return coverage if coverage >= VIDEO_MIN_COVERAGE else None
 
 

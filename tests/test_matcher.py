@@ -180,3 +180,14 @@ def test_a_screenshot_original_matches_its_forward_but_not_its_frame(photos):
     cropped = _forward(photos[names[3]].crop((w // 10, h // 10, w, h)))
     found = m.match_image(image_query(_luma(cropped)))
     assert [(x.id, x.signal) for x in found] == [("shot", "local")]
+
+
+def test_a_short_video_with_flat_frames_still_matches(photos):
+    """Two frames with content and two flat ones (a fade): judged on the two that can match."""
+    textured = _pan_frames(photos[list(photos)[2]], 2)
+    flat = [(2.0, np.full((240, 320), 16, np.float32)), (3.0, np.full((240, 320), 20, np.float32))]
+    m = Matcher()
+    m.add(ListRecord("short", "video", video=fingerprint_video(textured + flat)))
+    found = m.match_video(video_query(textured + flat))
+    assert [x.id for x in found] == ["short"]
+    assert m.match_video(video_query(flat)) == []
