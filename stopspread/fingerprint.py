@@ -114,8 +114,8 @@ def image_query(luma: np.ndarray, *, features: int = local.QUERY_FEATURES) -> Im
     around it is shared by every screenshot of that app and must not make unrelated pictures
     match. Local features are taken of the whole image and, when there is one, of the picture
     inside: a photo with a flat background can look framed, and must still match by its corners.
-    (Originals that are screenshots keep local features of their inner picture only, so a
-    shared frame cannot match that way either.)
+    (Originals that are screenshots count local features of their inner picture only, and list
+    their frame's corners as interface, so a shared frame cannot match that way either.)
     """
     h, w = luma.shape
     box = content_box(luma)
