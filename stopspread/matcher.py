@@ -38,6 +38,8 @@ VIDEO_OFFSET_TOLERANCE = 2.0
 # of itself and 35 % of the original, a compilation a fraction of itself and all the original.
 VIDEO_MIN_FRAMES = 3
 VIDEO_MIN_COVERAGE = 0.3
+# A frame with fewer corners than this rarely keeps enough strong inliers to match at all.
+_USABLE_FEATURES = 3 * VIDEO_FRAME_MIN_INLIERS
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ def _video_coverage(matched: set[tuple[int, int]], query_times: np.ndarray, fram
     usable = sum(
         1
         for f in frames
-        if f.quality >= PDQ_QUALITY_GATE or (f.local is not None and len(f.local) >= VIDEO_FRAME_MIN_INLIERS)
+        if f.quality >= PDQ_QUALITY_GATE or (f.local is not None and len(f.local) >= _USABLE_FEATURES)
     )
     needed = min(VIDEO_MIN_FRAMES, len(query_times), max(1, usable))
     if len(best_q) < needed:
