@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -106,6 +107,17 @@ def _describe(exc: BaseException) -> str:
     return f"could not read the file ({type(exc).__name__}: {exc})"
 
 
+_CRASH = "the decoder crashed on this file (corrupt or hostile media)"
+
+
+def _hash_crashed(path: Path) -> dict[str, Any]:
+    return {"id": str(path), "error": _CRASH}
+
+
+def _query_crashed(path: Path) -> dict[str, Any]:
+    return {"path": str(path), "error": _CRASH}
+
+
 def _hash_one(path: Path) -> dict[str, Any]:
     """One list record for one file, or an error record; never raises."""
     try:
@@ -123,22 +135,30 @@ def _query_one(path: Path) -> tuple[str, Any, Any] | dict[str, Any]:
 
 @contextmanager
 def _output(path: Path) -> Iterator[TextIO]:
+    """Write to a temporary file that replaces ``path`` only once complete and on disk."""
     if str(path) == "-":
         yield sys.stdout
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    with tmp.open("w", encoding="utf-8") as handle:
-        yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _run_parallel(
-    work: Callable[[Path], Any], paths: list[Path], jobs: int, label: str
+    work: Callable[[Path], Any], crashed: Callable[[Path], Any], paths: list[Path], jobs: int, label: str
 ) -> Iterator[tuple[Path, Any]]:
-    """Results of ``work`` per path, in input order, with a progress bar on stderr."""
+    """Results of ``work`` per path, in input order, with a progress bar on stderr.
+
+    A decoder that kills its worker process (a hostile file can) breaks the whole pool; the files
+    not yet done are then run one process each, so only the culprit gets ``crashed(path)``.
+    """
     jobs = max(1, jobs or os.cpu_count() or 1)
     progress = Progress(
         TextColumn(f"[bold]{label}"),
@@ -151,11 +171,27 @@ def _run_parallel(
     with progress:
         task = progress.add_task(label, total=len(paths))
         if jobs == 1 or len(paths) <= 1:
-            results: Iterator[Any] = map(work, paths)
-        else:
-            pool = ProcessPoolExecutor(max_workers=jobs)
-            results = pool.map(work, paths, chunksize=1)
-        for path, result in zip(paths, results, strict=True):
+            for path in paths:
+                progress.advance(task)
+                yield path, work(path)
+            return
+        done = 0
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(work, path) for path in paths]
+            try:
+                for path, future in zip(paths, futures, strict=True):
+                    result = future.result()
+                    progress.advance(task)
+                    done += 1
+                    yield path, result
+            except BrokenProcessPool:
+                pass
+        for path in paths[done:]:
+            with ProcessPoolExecutor(max_workers=1) as alone:
+                try:
+                    result = alone.submit(work, path).result()
+                except BrokenProcessPool:
+                    result = crashed(path)
             progress.advance(task)
             yield path, result
 
@@ -180,7 +216,7 @@ def hash_command(
     files = list(iter_media_paths(paths))
     failed = 0
     with _output(output) as out:
-        for _, record in _run_parallel(_hash_one, files, jobs, "hashing"):
+        for _, record in _run_parallel(_hash_one, _hash_crashed, files, jobs, "hashing"):
             failed += "error" in record
             out.write(json.dumps(record) + "\n")
     _summary(len(files), failed, "hashed")
@@ -200,7 +236,7 @@ def scan(
     files = list(iter_media_paths(paths))
     failed = matched = 0
     with _output(output) as out:
-        for path, result in _run_parallel(_query_one, files, jobs, "scanning"):
+        for path, result in _run_parallel(_query_one, _query_crashed, files, jobs, "scanning"):
             if isinstance(result, dict):
                 failed += 1
                 out.write(json.dumps(result) + "\n")
@@ -246,29 +282,26 @@ def match(
     """Match PDQ hashes a platform already computed against a hash list."""
     matcher = _load_matcher(against)
     source = sys.stdin if str(queries) == "-" else queries.open(encoding="utf-8")
-    ids: list[str] = []
-    hexes: list[str] = []
-    errors: dict[int, dict[str, Any]] = {}
+    rows: list[tuple[str, str] | dict[str, Any]] = []  # (id, pdq) or an error record, in input order
     with source:
         for number, line in enumerate(source, 1):
             if not line.strip():
                 continue
             try:
-                query_id, value = _parse_query(line)
-                ids.append(query_id)
-                hexes.append(value)
+                rows.append(_parse_query(line))
             except (InvalidSignalError, json.JSONDecodeError) as exc:
-                errors[len(ids) + len(errors)] = {"id": f"line {number}", "error": str(exc)}
-    results = iter(matcher.match_pdq(PdqSignal.to_array(hexes), radius))
-    names = iter(ids)
+                rows.append({"id": f"line {number}", "error": str(exc)})
+    queries_found = [row for row in rows if isinstance(row, tuple)]
+    results = iter(matcher.match_pdq(PdqSignal.to_array([pdq for _, pdq in queries_found]), radius))
     with _output(output) as out:
-        for position in range(len(ids) + len(errors)):
-            if position in errors:
-                out.write(json.dumps(errors[position]) + "\n")
+        for row in rows:
+            if isinstance(row, dict):
+                out.write(json.dumps(row) + "\n")
                 continue
             found = next(results)
-            out.write(json.dumps({"id": next(names), "matches": [m.to_json() for m in found]}) + "\n")
-    _summary(len(ids) + len(errors), len(errors), "matched", None)
+            out.write(json.dumps({"id": row[0], "matches": [m.to_json() for m in found]}) + "\n")
+    errors = len(rows) - len(queries_found)
+    _summary(len(rows), errors, "matched")
     if errors:
         raise typer.Exit(EXIT_FILES_FAILED)
 

@@ -60,7 +60,6 @@ class Matcher:
     """A hash list in memory, searchable by images, videos, PDQ strings and file digests."""
 
     def __init__(self, index_factory: Callable[[], HammingIndex] = MultiIndexHashing) -> None:
-        self._factory = index_factory
         self.image_pdq = index_factory()
         self.image_local = index_factory()
         self.video_pdq = index_factory()
@@ -166,14 +165,12 @@ class Matcher:
         found: dict[str, Match] = {}
         for match in self.match_digests(digests) if digests else []:
             found.setdefault(match.id, match)
-        if len(query.pdq):
-            best: dict[str, Match] = {}
-            for per_variant in self.match_pdq(query.pdq):
-                for match in per_variant:
-                    if match.id not in best or (match.distance or 0) < (best[match.id].distance or 0):
-                        best[match.id] = match
-            for match_id, match in best.items():
-                found.setdefault(match_id, match)
+        # Nearest orientation first, so each record keeps its smallest PDQ distance.
+        variants = (
+            [m for per_variant in self.match_pdq(query.pdq) for m in per_variant] if len(query.pdq) else []
+        )
+        for match in sorted(variants, key=lambda m: m.distance or 0):
+            found.setdefault(match.id, match)
         for number, inliers in self._local_hits(query.local_sets).items():
             match_id = self._id(number)
             if match_id not in found:

@@ -1,6 +1,7 @@
 """The command line as a platform engineer uses it: hash, scan, match, and what goes wrong."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from stopspread.cli import app
+from stopspread.cli import _output, _run_parallel, app
 
 runner = CliRunner()
 
@@ -149,3 +150,25 @@ def test_folders_pass_over_files_that_are_not_media(tmp_path, media_images):
     names = {Path(r["id"]).name: r for r in _lines(out)}
     assert set(names) == {"photo", "broken.png"}
     assert "error" in names["broken.png"] and "error" not in names["photo"]
+
+
+def _die_on_bad(path: Path) -> str:
+    if path.name == "bad":
+        os._exit(1)  # what a decoder crash looks like to the pool
+    return path.name
+
+
+def test_a_file_that_kills_its_worker_fails_alone(tmp_path):
+    paths = [tmp_path / name for name in ("a", "bad", "c", "d")]
+    results = list(_run_parallel(_die_on_bad, lambda path: "crashed", paths, 2, "testing"))
+    assert results == [(paths[0], "a"), (paths[1], "crashed"), (paths[2], "c"), (paths[3], "d")]
+
+
+def test_an_interrupted_output_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "out.jsonl"
+    target.write_text("previous\n")
+    with pytest.raises(RuntimeError), _output(target) as out:
+        out.write("half a record")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "previous\n"
+    assert list(tmp_path.iterdir()) == [target]

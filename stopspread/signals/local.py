@@ -4,13 +4,8 @@ PDQ describes the whole frame, so cutting 5 % off one side already moves it by ~
 256. Local features (OpenCV's ORB: oriented FAST corners with 256-bit rBRIEF descriptors)
 describe small patches, so most of them survive a crop, a caption or a rescale; matching
 descriptors are then checked for one consistent geometric transform, which is what keeps
-unrelated pictures from matching on a handful of look-alike patches.
-
-What this reveals: each descriptor is 256 brightness comparisons inside a ~31-pixel patch, and
-the positions are kept to 1/256 of the picture's side. Together they describe where the
-picture has corners, not what it shows; a coarse reconstruction from them is possible in
-research settings, which is why they are kept only as long as matching needs and never
-returned to platforms.
+unrelated pictures from matching on a handful of look-alike patches. What they reveal is
+``REVEALS`` below.
 """
 
 from __future__ import annotations
@@ -21,6 +16,13 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+REVEALS = (
+    "each descriptor is 256 brightness comparisons inside a ~31-pixel patch, and the positions "
+    "are kept to 1/256 of the picture's side: where the picture has corners, not what it shows; "
+    "a coarse reconstruction from them is possible in research settings, which is why they are "
+    "kept only as long as matching needs and never returned to platforms"
+)
 
 DESCRIPTOR_BYTES = 32
 # Descriptors kept per original: enough for ~25 survivors after a 20 % crop plus a screenshot's

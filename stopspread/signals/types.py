@@ -97,7 +97,7 @@ class LocalFeaturesSignal(SignalType):
 
     name = "local"
     threshold = 0  # a match is "enough geometric inliers", not a distance; see distance()
-    reveals: ClassVar[str] = local.__doc__.split("What this reveals:")[1].strip() if local.__doc__ else ""
+    reveals: ClassVar[str] = local.REVEALS
 
     @classmethod
     def validate(cls, value: str) -> str:

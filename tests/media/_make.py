@@ -18,9 +18,7 @@ def pattern(width: int, height: int, seed: int = 0) -> np.ndarray:
     """A smooth colour gradient with a few rectangles: uint8 H x W x 3, no symmetry."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    img = np.stack(
-        [255 * x / max(width - 1, 1), 255 * y / max(height - 1, 1), 128 + 0 * x], axis=-1
-    )
+    img = np.stack([255 * x / max(width - 1, 1), 255 * y / max(height - 1, 1), 128 + 0 * x], axis=-1)
     for _ in range(4):
         x0, y0 = int(rng.integers(0, max(width - 4, 1))), int(rng.integers(0, max(height - 4, 1)))
         w, h = int(rng.integers(2, max(width // 3, 3))), int(rng.integers(2, max(height // 3, 3)))
@@ -39,42 +37,36 @@ def luma_of(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float64) @ LUMA
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return struct.pack(">I", len(data)) + kind + data + crc
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height, followed by a token IDAT."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
     )
 
 
 def png_bomb(width: int, height: int) -> bytes:
     """A genuine, valid 1-bit PNG of width x height all-black pixels: a few KB on disk."""
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
     row = b"\x00" * (1 + (width + 7) // 8)
     comp = zlib.compressobj(9)
     body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", body)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def video_codec() -> str:
@@ -146,9 +138,7 @@ def _write_silence(out: av.container.OutputContainer, astream: Any, seconds: flo
     samples = astream.codec_context.frame_size or 1024
     total = int(seconds * 16000)
     for start in range(0, total, samples):
-        frame = av.AudioFrame.from_ndarray(
-            np.zeros((1, samples), np.float32), format="fltp", layout="mono"
-        )
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, samples), np.float32), format="fltp", layout="mono")
         frame.sample_rate = 16000
         frame.pts = start
         for packet in astream.encode(frame):
