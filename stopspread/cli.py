@@ -18,10 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from stopspread import __version__
 from stopspread.errors import InvalidSignalError, StopspreadError
+from stopspread.listio import read_records
 from stopspread.matcher import Matcher
 from stopspread.media import sniff_kind
 from stopspread.pipeline import hash_file, query_file
-from stopspread.records import ListFormatError, read_list
+from stopspread.records import ListFormatError
 from stopspread.signals.types import PdqSignal
 
 app = typer.Typer(
@@ -38,7 +39,7 @@ EXIT_BAD_LIST = 3
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")]
 OutOption = Annotated[Path, typer.Option("--output", "-o", help="JSON Lines output ('-' for stdout).")]
 AgainstOption = Annotated[
-    Path, typer.Option("--against", "-a", help="Hash list (JSON Lines) to match against.")
+    Path, typer.Option("--against", "-a", help="Hash list to match against (JSONL, HMA/TX CSV, VICS…).")
 ]
 
 
@@ -199,7 +200,7 @@ def _run_parallel(
 def _load_matcher(against: Path) -> Matcher:
     matcher = Matcher()
     try:
-        matcher.add_all(read_list(against))
+        matcher.add_all(read_records(against))
     except (OSError, ListFormatError) as exc:
         err.print(f"[red]Cannot read the hash list:[/red] {exc}")
         raise typer.Exit(EXIT_BAD_LIST) from exc
@@ -304,6 +305,55 @@ def match(
     _summary(len(rows), errors, "matched")
     if errors:
         raise typer.Exit(EXIT_FILES_FAILED)
+
+
+@app.command()
+def detect(
+    source: Annotated[
+        Path,
+        typer.Argument(help="A WhatsApp chat export (.txt) or JSON Lines {'id', 'text'}; '-' for stdin."),
+    ],
+    output: OutOption = Path("-"),
+    input_format: Annotated[
+        str, typer.Option("--format", help="auto (default), whatsapp or jsonl.")
+    ] = "auto",
+) -> None:
+    """Flag sextortion in chat messages (English, Spanish); one JSON record per message, in order."""
+    import time
+
+    # Imported here: the detector loads a language model that hash/scan/match never need.
+    from stopspread.detect.batch import InputError, read_file, read_messages, run
+    from stopspread.detect.detector import Detector
+    from stopspread.detect.model import ModelError
+    from stopspread.detect.report import print_summary
+
+    try:
+        if str(source) == "-":
+            kind, messages = read_messages(sys.stdin.read(), input_format)
+        else:
+            kind, messages = read_file(source, input_format)
+        detector = Detector.load()
+    except (InputError, ModelError) as exc:
+        err.print(f"[red]Cannot detect:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    started = time.perf_counter()
+    result = run(detector, kind, messages)
+    with _output(output) as out:
+        for record in result.records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print_summary(result, err, time.perf_counter() - started)
+    if result.errors:
+        raise typer.Exit(EXIT_FILES_FAILED)
+
+def _register_service() -> None:
+    # Imported here so that `stopspread hash` does not pay for FastAPI and SQLAlchemy.
+    from stopspread.service.cli import admin, serve
+
+    app.command("serve")(serve)
+    app.add_typer(admin, name="admin")
+
+
+_register_service()
 
 
 def _summary(total: int, failed: int, verb: str, matched: int | None = None) -> None:

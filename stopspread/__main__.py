@@ -1,0 +1,3 @@
+from stopspread.cli import app
+
+app(prog_name="stopspread")

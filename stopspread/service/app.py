@@ -1,0 +1,189 @@
+"""The FastAPI application: `create_app(settings)` wires storage, the live index and the routes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from stopspread import __version__
+from stopspread.service import problems, store
+from stopspread.service.live_index import LiveIndex
+from stopspread.service.ratelimit import TokenBuckets
+from stopspread.service.settings import Settings
+from stopspread.storage import make_engine, sessions, upgrade
+
+log = logging.getLogger("stopspread.access")
+
+# Content types that carry media: the server never receives pictures or videos.
+_MEDIA_TYPES = ("image/", "video/", "audio/", "multipart/", "application/octet-stream")
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    lookups: Counter
+    matches: Counter
+    index_entries: Gauge
+
+
+def _metrics() -> Metrics:
+    registry = CollectorRegistry()
+    return Metrics(
+        registry,
+        Counter("stopspread_requests_total", "HTTP requests", ["route", "status"], registry=registry),
+        Histogram(
+            "stopspread_request_seconds",
+            "Request latency",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5),
+            registry=registry,
+        ),
+        Counter("stopspread_lookups_total", "Fingerprints looked up", registry=registry),
+        Counter("stopspread_matches_total", "Lookups that matched", registry=registry),
+        Gauge("stopspread_index_entries", "PDQ hashes in this worker's index", registry=registry),
+    )
+
+
+@dataclass
+class State:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    index: LiveIndex
+    case_limits: TokenBuckets
+    lookup_limits: TokenBuckets
+    metrics: Metrics
+    load_error: str | None = None
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.url())
+        upgrade(engine)
+        factory = sessions(engine)
+        with factory() as session:
+            store.ensure_defaults(session)
+            session.commit()
+        snapshot_dir = settings.data / "index"
+        state = State(
+            settings,
+            engine,
+            factory,
+            LiveIndex(snapshot_dir, settings.snapshot_every),
+            TokenBuckets(settings.case_rate_per_minute / 60, settings.case_rate_per_minute),
+            TokenBuckets(settings.lookups_per_second, settings.lookup_burst),
+            _metrics(),
+        )
+        app.state.stopspread = state
+
+        def load() -> None:
+            try:
+                with factory() as session:
+                    state.index.load(session)
+            except Exception as exc:  # /readyz reports it; the process stays up for /livez
+                log.exception("index load failed")
+                state.load_error = str(exc)
+
+        loader = threading.Thread(target=load, name="index-load", daemon=True)
+        loader.start()
+        yield
+        loader.join()
+        if state.index.ready:
+            with factory() as session:
+                state.index.catch_up(session)
+            state.index.snapshot()
+        engine.dispose()
+
+    app = FastAPI(
+        title="stopspread",
+        version=__version__,
+        summary="Hash lists that stop the spread of intimate images shared without consent.",
+        description=(
+            "Victims open cases with fingerprints made on their own device (never media); platforms "
+            "check uploads against the list and report what they did; reviewers handle what is held "
+            "for review; investigators read the events of the cases they were granted. Errors are "
+            "RFC 9457 problem details."
+        ),
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    _install_middleware(app, settings)
+    from stopspread.service import routes
+
+    routes.mount(app)
+    return app
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        content_type = request.headers.get("content-type", "").lower()
+        length = request.headers.get("content-length")
+        response: Response
+        if request.method in ("POST", "PUT", "PATCH") and content_type.startswith(_MEDIA_TYPES):
+            response = problems.problem_response(
+                415,
+                "Media are refused",
+                "stopspread never receives pictures or videos: send fingerprints (JSON)",
+            )
+        elif length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            response = problems.problem_response(
+                413, "Request too large", f"the limit is {settings.max_body_bytes} bytes"
+            )
+        elif length is None and request.method in ("POST", "PUT", "PATCH"):
+            response = problems.problem_response(411, "Length required", "send a Content-Length")
+        else:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - started
+        state: State | None = getattr(app.state, "stopspread", None)
+        if state is not None:
+            state.metrics.requests.labels(path, str(response.status_code)).inc()
+            state.metrics.latency.labels(path).observe(elapsed)
+        response.headers["x-request-id"] = request_id
+        if path not in ("/livez", "/readyz", "/metrics"):
+            log.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": request.method,
+                        "route": path,
+                        "status": response.status_code,
+                        "ms": round(elapsed * 1000, 2),
+                    }
+                )
+            )
+        return response
+
+
+def metrics_response(state: State) -> Response:
+    state.metrics.index_entries.set(state.index.size)
+    return PlainTextResponse(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,463 @@
+"""HTTP routes, one router per role. Routes are thin: authenticate, limit, call `store`, commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from stopspread.errors import InvalidSignalError
+from stopspread.service import store
+from stopspread.service.app import State, metrics_response
+from stopspread.service.live_index import Hit
+from stopspread.service.problems import PROBLEM_RESPONSES, Problem
+from stopspread.service.schemas import (
+    Accepted,
+    CaseOpened,
+    CaseView,
+    Changed,
+    Decision,
+    FingerprintsIn,
+    GrantIn,
+    GrantOut,
+    LookupIn,
+    LookupOut,
+    LookupResult,
+    MatchOut,
+    ReportsIn,
+    Signal,
+    ThresholdIn,
+    WithdrawIn,
+)
+from stopspread.service.security import Role
+from stopspread.signals.types import Md5Signal, PdqSignal, Sha256Signal
+from stopspread.storage.models import ApiKey
+
+
+def _state(request: Request) -> State:
+    return request.app.state.stopspread  # type: ignore[no-any-return]
+
+
+StateDep = Annotated[State, Depends(_state)]
+
+
+def _session(state: StateDep) -> Iterator[Session]:
+    with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Problem(401, "Missing or unknown credentials", "send 'Authorization: Bearer <key>'")
+    return authorization[7:].strip()
+
+
+def _key(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> ApiKey:
+    key = store.key_for(session, _bearer(authorization))
+    if key is None:
+        raise Problem(401, "Missing or unknown credentials")
+    return key
+
+
+def role(*allowed: Role) -> Any:
+    names = {r.value for r in allowed}
+
+    def check(key: Annotated[ApiKey, Depends(_key)]) -> ApiKey:
+        if key.role not in names:
+            raise Problem(403, "Not allowed for this role", f"this route is for: {', '.join(sorted(names))}")
+        return key
+
+    return Depends(check)
+
+
+PlatformKey = Annotated[ApiKey, role(Role.PLATFORM)]
+ReviewerKey = Annotated[ApiKey, role(Role.REVIEWER, Role.ADMIN)]
+InvestigatorKey = Annotated[ApiKey, role(Role.INVESTIGATOR, Role.ADMIN)]
+
+
+def _limit_case(request: Request, state: StateDep) -> None:
+    client = request.client.host if request.client else "unknown"
+    wait = state.case_limits.take(client)
+    if wait:
+        raise Problem(429, "Too many requests", "slow down", retry_after=max(1, round(wait)))
+
+
+CaseLimit = Depends(_limit_case)
+
+
+def _ready(state: State, session: Session) -> None:
+    if not state.index.ready:
+        raise Problem(503, "Index loading", "the list is being loaded; retry shortly", retry_after=5)
+    state.index.catch_up(session)
+
+
+# --- victims and guardians -------------------------------------------------------------------
+
+cases = APIRouter(prefix="/v1/cases", tags=["cases (victims and guardians)"], dependencies=[CaseLimit])
+
+
+def _case(session: Session, number: str, authorization: str | None) -> Any:
+    return store.case_for(session, number=number, secret=_bearer(authorization))
+
+
+@cases.post("", status_code=201, response_model=CaseOpened, responses=PROBLEM_RESPONSES)
+def open_case(body: FingerprintsIn, state: StateDep, session: SessionDep) -> CaseOpened:
+    """Open a case with fingerprints. The case number and secret are shown once."""
+    _ready(state, session)
+    records = store.parse_records(body.fingerprints)
+    case, secret, rows = store.open_case(session, records=records, index=state.index)
+    session.commit()
+    return CaseOpened(case_number=case.number, secret=secret, fingerprint_ids=[r.id for r in rows])
+
+
+@cases.get("/{number}", response_model=CaseView, responses=PROBLEM_RESPONSES)
+def read_case(
+    number: str, session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> CaseView:
+    """How many fingerprints are active and how many copies were blocked (with the case secret)."""
+    case = _case(session, number, authorization)
+    summary = store.case_summary(session, case=case, actor=f"case:{case.number}")
+    session.commit()
+    return CaseView(
+        case_number=summary.number,
+        active=summary.active,
+        withdrawn=summary.withdrawn,
+        under_review=summary.under_review,
+        blocked_copies=summary.blocked_copies,
+        fingerprints=summary.fingerprints,
+    )
+
+
+@cases.post("/{number}/fingerprints", status_code=201, response_model=Changed, responses=PROBLEM_RESPONSES)
+def add_to_case(
+    number: str,
+    body: FingerprintsIn,
+    state: StateDep,
+    session: SessionDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Changed:
+    case = _case(session, number, authorization)
+    _ready(state, session)
+    records = store.parse_records(body.fingerprints)
+    hash_list = session.get(store.HashList, case.list_id)
+    rows = store.add_fingerprints(session, hash_list=hash_list, records=records, case=case, index=state.index)
+    store.audit(
+        session, actor=f"case:{case.number}", action="case.add", case_id=case.id, fingerprints=len(rows)
+    )
+    session.commit()
+    return Changed(changed=len(rows))
+
+
+@cases.post("/{number}/withdraw", response_model=Changed, responses=PROBLEM_RESPONSES)
+def withdraw(
+    number: str,
+    session: SessionDep,
+    body: WithdrawIn | None = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Changed:
+    """Withdraw some fingerprints (``{"fingerprint_ids": [...]}``) or all. They stop matching at once."""
+    case = _case(session, number, authorization)
+    ids = body.fingerprint_ids if body else None
+    found = store.case_fingerprints(session, case=case, ids=ids)
+    changed = store.set_status(session, fingerprints=found, status="withdrawn")
+    store.audit(
+        session, actor=f"case:{case.number}", action="case.withdraw", case_id=case.id, changed=changed
+    )
+    session.commit()
+    return Changed(changed=changed)
+
+
+@cases.post("/{number}/grants", status_code=201, response_model=GrantOut, responses=PROBLEM_RESPONSES)
+def grant_access(
+    number: str, body: GrantIn, session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> GrantOut:
+    """Let an investigator (police unit) read this case's events for a number of days."""
+    case = _case(session, number, authorization)
+    row = store.grant(
+        session,
+        case=case,
+        investigator_key_id=body.investigator_key_id,
+        days=body.days,
+        granted_by=f"case:{case.number}",
+    )
+    session.commit()
+    return GrantOut(grant_id=row.id, expires_at=row.expires_at)
+
+
+# --- platforms -------------------------------------------------------------------------------
+
+platform = APIRouter(prefix="/v1", tags=["platforms"])
+
+
+def _lookup(state: State, session: Session, key: ApiKey, signals: list[Signal]) -> list[LookupResult]:
+    wait = state.lookup_limits.take(f"key:{key.id}", cost=len(signals))
+    if wait:
+        raise Problem(
+            429, "Too many lookups", "this key's lookup rate is exceeded", retry_after=max(1, round(wait))
+        )
+    _ready(state, session)
+    per_query: list[list[tuple[str, Hit]]] = [[] for _ in signals]
+    try:
+        pdq_at = [i for i, s in enumerate(signals) if s.pdq]
+        if pdq_at:
+            hashes = PdqSignal.to_array([PdqSignal.validate(signals[i].pdq or "") for i in pdq_at])
+            for i, hits in zip(pdq_at, state.index.lookup(hashes), strict=True):
+                per_query[i].extend(("pdq", h) for h in hits)
+        for kind, validator in (("md5", Md5Signal), ("sha256", Sha256Signal)):
+            values = {
+                i: validator.validate(getattr(s, kind)) for i, s in enumerate(signals) if getattr(s, kind)
+            }
+            if values:
+                found = store.digest_hits(
+                    session, kind=kind, values=list(values.values()), lists=state.index.lists
+                )
+                for i, value in values.items():
+                    per_query[i].extend((kind, h) for h in found.get(value, []))
+    except InvalidSignalError as exc:
+        raise Problem(422, "Invalid signal", str(exc)) from exc
+    # One match per fingerprint per query, its best signal.
+    queries = []
+    for s, hits in zip(signals, per_query, strict=True):
+        best: dict[int, tuple[str, Hit]] = {}
+        for signal, hit in hits:
+            if hit.fingerprint_id not in best or hit.distance < best[hit.fingerprint_id][1].distance:
+                best[hit.fingerprint_id] = (signal, hit)
+        queries.append((s.content_id, list(best.values())))
+    assert key.platform_id is not None
+    verdicts = store.record_matches(
+        session, platform_id=key.platform_id, queries=queries, settings=state.settings
+    )
+    session.commit()
+    state.metrics.lookups.inc(len(signals))
+    state.metrics.matches.inc(sum(1 for v in verdicts if v))
+    return [
+        LookupResult(
+            matched=bool(v),
+            matches=[
+                MatchOut(
+                    match_id=m.match_id, list=m.list, action=m.action, signal=m.signal, distance=m.distance
+                )
+                for m in v
+            ],  # type: ignore[arg-type]
+        )
+        for v in verdicts
+    ]
+
+
+@platform.post("/match", response_model=LookupOut, responses=PROBLEM_RESPONSES)
+def match_batch(body: LookupIn, key: PlatformKey, state: StateDep, session: SessionDep) -> LookupOut:
+    """Check up to 1000 fingerprints of uploads or forwards. A match says what the list's policy is
+    (block, or hold for review) and gives a match id to report against; nothing about the victim."""
+    return LookupOut(results=_lookup(state, session, key, body.signals))
+
+
+@platform.get("/match", response_model=LookupResult, responses=PROBLEM_RESPONSES)
+def match_one(
+    key: PlatformKey,
+    state: StateDep,
+    session: SessionDep,
+    pdq: str | None = None,
+    md5: str | None = None,
+    sha256: str | None = None,
+    content_id: str | None = None,
+) -> LookupResult:
+    if not (pdq or md5 or sha256):
+        raise Problem(422, "Invalid request", "give pdq, md5 or sha256")
+    return _lookup(state, session, key, [Signal(pdq=pdq, md5=md5, sha256=sha256, content_id=content_id)])[0]
+
+
+@platform.post("/reports", status_code=201, response_model=Accepted, responses=PROBLEM_RESPONSES)
+def report(body: ReportsIn, key: PlatformKey, session: SessionDep) -> Accepted:
+    """What the platform did with each copy: PendingReview, Blocked or NotBlocked."""
+    assert key.platform_id is not None
+    count = store.record_reports(
+        session, platform_id=key.platform_id, reports=[r.model_dump() for r in body.reports]
+    )
+    session.commit()
+    return Accepted(accepted=count)
+
+
+@platform.get("/sync", responses=PROBLEM_RESPONSES)
+def sync(
+    key: PlatformKey,
+    session: SessionDep,
+    cursor: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Delta feed for trusted platforms that match locally: additions (records as `stopspread scan
+    --against` reads them) and tombstones, after ``cursor``; call again with the returned cursor."""
+    platform_row = session.get(store.Platform, key.platform_id)
+    if platform_row is None or not platform_row.trusted:
+        raise Problem(403, "Not a trusted platform", "the list is shared only with trusted platforms")
+    return store.sync_feed(session, cursor=cursor, limit=limit)
+
+
+# --- HMA 2.0 compatible matcher routes -------------------------------------------------------
+
+hma = APIRouter(prefix="/m", tags=["HMA-compatible matching"])
+
+
+def _hma_hits(state: State, session: Session, signal_type: str, signal: str) -> list[Hit]:
+    if signal_type != "pdq":
+        raise Problem(400, f"No such SignalType '{signal_type}'", "stopspread's HMA routes serve 'pdq'")
+    try:
+        value = PdqSignal.validate(signal)
+    except InvalidSignalError as exc:
+        raise Problem(400, f"invalid signal type: {exc}") from exc
+    _ready(state, session)
+    return state.index.lookup(PdqSignal.to_array([value]))[0]
+
+
+@hma.get("/lookup", responses=PROBLEM_RESPONSES)
+def hma_lookup(
+    key: PlatformKey, state: StateDep, session: SessionDep, signal_type: str, signal: str
+) -> list[str]:
+    """The names of the lists ("banks") the hash matches, as HMA's `GET /m/lookup` answers."""
+    hits = _hma_hits(state, session, signal_type, signal)
+    assert key.platform_id is not None
+    store.record_matches(
+        session,
+        platform_id=key.platform_id,
+        queries=[(None, [("pdq", h) for h in hits])],
+        settings=state.settings,
+    )
+    session.commit()
+    return sorted({h.list.name for h in hits})
+
+
+@hma.get("/raw_lookup", responses=PROBLEM_RESPONSES)
+def hma_raw_lookup(
+    key: PlatformKey,
+    state: StateDep,
+    session: SessionDep,
+    signal_type: str,
+    signal: str,
+    include_distance: bool = False,
+) -> dict[str, Any]:
+    hits = _hma_hits(state, session, signal_type, signal)
+    if include_distance:
+        return {"matches": [{"content_id": h.fingerprint_id, "distance": str(h.distance)} for h in hits]}
+    return {"matches": [h.fingerprint_id for h in hits]}
+
+
+@hma.get("/index/status", responses=PROBLEM_RESPONSES)
+def hma_index_status(key: PlatformKey, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    if state.index.ready:
+        state.index.catch_up(session)
+    return {
+        "pdq": {
+            "present": state.index.ready,
+            "built_to": state.index.seq if state.index.ready else -1,
+            "size": state.index.size,
+        }
+    }
+
+
+# --- reviewers -------------------------------------------------------------------------------
+
+review = APIRouter(prefix="/v1", tags=["review"])
+
+
+@review.get("/review/queue", responses=PROBLEM_RESPONSES)
+def review_queue(
+    key: ReviewerKey, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
+    """Matches held for review, oldest first."""
+    return store.review_queue(session, limit=limit)
+
+
+@review.post("/review/matches/{match_id}", responses=PROBLEM_RESPONSES)
+def decide(match_id: str, body: Decision, key: ReviewerKey, session: SessionDep) -> dict[str, str]:
+    event = store.decide_match(session, match_id=match_id, decision=body.decision, reviewer=key)
+    session.commit()
+    return {"match_id": event.public_id, "status": event.status}
+
+
+@review.get("/review/quarantine", responses=PROBLEM_RESPONSES)
+def quarantine(key: ReviewerKey, session: SessionDep) -> list[dict[str, Any]]:
+    """Fingerprints that matched far more distinct contents than a real case does."""
+    return store.quarantined(session)
+
+
+@review.post("/review/fingerprints/{fingerprint_id}", responses=PROBLEM_RESPONSES)
+def decide_quarantine(
+    fingerprint_id: int, body: Decision, key: ReviewerKey, session: SessionDep
+) -> dict[str, Any]:
+    fp = store.decide_quarantine(session, fingerprint_id=fingerprint_id, decision=body.decision, reviewer=key)
+    session.commit()
+    return {"fingerprint_id": fp.id, "status": fp.status}
+
+
+@review.put("/lists/{name}/threshold", responses=PROBLEM_RESPONSES)
+def threshold(name: str, body: ThresholdIn, key: ReviewerKey, session: SessionDep) -> dict[str, Any]:
+    hash_list = store.set_threshold(session, name=name, threshold=body.pdq_threshold, actor=f"key:{key.id}")
+    session.commit()
+    return {"list": hash_list.name, "pdq_threshold": hash_list.pdq_threshold}
+
+
+@review.post(
+    "/lists/{name}/fingerprints", status_code=201, response_model=Changed, responses=PROBLEM_RESPONSES
+)
+def add_to_list(
+    name: str, body: FingerprintsIn, key: ReviewerKey, state: StateDep, session: SessionDep
+) -> Changed:
+    """Add fingerprints to a curated list or to the negative list of known benign content."""
+    hash_list = store.get_list(session, name)
+    if hash_list.kind == "cases":
+        raise Problem(403, "Cases list", "fingerprints enter the cases list only through a case")
+    _ready(state, session)
+    rows = store.add_fingerprints(
+        session, hash_list=hash_list, records=store.parse_records(body.fingerprints), index=state.index
+    )
+    store.audit(session, actor=f"key:{key.id}", action="list.add", list=name, fingerprints=len(rows))
+    session.commit()
+    return Changed(changed=len(rows))
+
+
+# --- investigators ---------------------------------------------------------------------------
+
+investigate = APIRouter(prefix="/v1/investigations", tags=["investigators"])
+
+
+@investigate.get("/cases/{number}/events", responses=PROBLEM_RESPONSES)
+def case_events(number: str, key: InvestigatorKey, session: SessionDep) -> dict[str, Any]:
+    """Every match and platform report of a case the investigator was granted."""
+    case = store.granted_case(session, number=number, key=key)
+    events = store.case_events(session, case=case, actor=f"key:{key.id}")
+    session.commit()
+    return {"case_number": case.number, **events}
+
+
+# --- operations ------------------------------------------------------------------------------
+
+ops = APIRouter(tags=["operations"])
+
+
+@ops.get("/livez")
+def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@ops.get("/readyz")
+def readyz(state: StateDep) -> Response:
+    if state.load_error:
+        return JSONResponse({"status": "failed", "detail": state.load_error}, status_code=503)
+    if not state.index.ready:
+        return JSONResponse({"status": "loading"}, status_code=503)
+    return JSONResponse({"status": "ready", "entries": state.index.size, "seq": state.index.seq})
+
+
+@ops.get("/metrics")
+def metrics(state: StateDep) -> Response:
+    return metrics_response(state)
+
+
+def mount(app: FastAPI) -> None:
+    for router in (cases, platform, hma, review, investigate, ops):
+        app.include_router(router)
