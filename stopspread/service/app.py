@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -76,6 +76,7 @@ class State:
     lookup_limits: TokenBuckets
     metrics: Metrics
     load_error: str | None = None
+    key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from stopspread.errors import InvalidSignalError
-from stopspread.service import store
+from stopspread.service import security, store
 from stopspread.service.app import State, metrics_response
 from stopspread.service.live_index import Hit
 from stopspread.service.problems import PROBLEM_RESPONSES, Problem
@@ -58,10 +59,27 @@ def _bearer(authorization: str | None) -> str:
     return authorization[7:].strip()
 
 
-def _key(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> ApiKey:
-    key = store.key_for(session, _bearer(authorization))
+# A platform calls thousands of times a second: a known key is remembered this long, so a
+# revocation takes effect within it on every worker.
+KEY_CACHE_SECONDS = 5.0
+
+
+def _key(
+    state: StateDep, session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> ApiKey:
+    secret = _bearer(authorization)
+    digest = security.digest(secret)
+    now = time.monotonic()
+    cached = state.key_cache.get(digest)
+    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
+        return cached[1]
+    key = store.key_for(session, secret)
     if key is None:
         raise Problem(401, "Missing or unknown credentials")
+    session.expunge(key)
+    if len(state.key_cache) > 10_000:
+        state.key_cache.clear()
+    state.key_cache[digest] = (now, key)
     return key
 
 
