@@ -137,6 +137,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from stopspread.service import routes
 
     routes.mount(app)
+    from stopspread.service import detection
+
+    app.include_router(detection.router)
     return app
 
 
