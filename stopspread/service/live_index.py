@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from stopspread.index import MultiIndexHashing
@@ -36,6 +36,8 @@ log = logging.getLogger("stopspread.index")
 # each video frame's.
 SLOT_BITS = 12
 MAX_SLOTS = 1 << SLOT_BITS
+# Thresholds and actions of lists change rarely and outside the change log: re-read this often.
+LISTS_REFRESH_SECONDS = 2.0
 # Largest threshold a list may set: beyond ~60 bits unrelated pictures start to meet.
 MAX_THRESHOLD = 63
 
@@ -134,10 +136,18 @@ class LiveIndex:
 
     # --- following the database -------------------------------------------------------------
 
+    def is_current(self, engine: Engine) -> bool:
+        """Whether nothing was committed since the last catch-up (one indexed query, no ORM:
+        this runs before every lookup)."""
+        if time.monotonic() - self._lists_checked > LISTS_REFRESH_SECONDS:
+            return False
+        with engine.connect() as connection:
+            return (connection.exec_driver_sql("SELECT max(seq) FROM changes").scalar() or 0) == self.seq
+
     def catch_up(self, session: Session, force_lists: bool = False) -> None:
         head = session.scalar(select(func.max(Change.seq))) or 0
         now = time.monotonic()
-        if force_lists or now - self._lists_checked > 2.0 or head != self.seq:
+        if force_lists or now - self._lists_checked > LISTS_REFRESH_SECONDS or head != self.seq:
             # Thresholds and actions change rarely and outside the change log.
             self.lists = {
                 row.id: ListPolicy(row.id, row.name, row.kind, row.action, row.pdq_threshold)

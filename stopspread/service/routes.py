@@ -112,7 +112,8 @@ CaseLimit = Depends(_limit_case)
 def _ready(state: State, session: Session) -> None:
     if not state.index.ready:
         raise Problem(503, "Index loading", "the list is being loaded; retry shortly", retry_after=5)
-    state.index.catch_up(session)
+    if not state.index.is_current(state.engine):
+        state.index.catch_up(session)
 
 
 # --- victims and guardians -------------------------------------------------------------------
