@@ -71,6 +71,7 @@ class LiveIndex:
         self.size = 0
         self.lists: dict[int, ListPolicy] = {}
         self._list_of = np.zeros(1024, np.int32)
+        self._max_fingerprint = -1
         self._since_snapshot = 0
         self._lists_checked = 0.0
         self._lock = threading.Lock()
@@ -89,6 +90,7 @@ class LiveIndex:
                 meta = json.loads((current / "state.json").read_text())
                 self.pdq = MultiIndexHashing.load(current / "pdq")
                 self._list_of = np.load(current / "lists.npy")
+                self._max_fingerprint = len(self._list_of) - 1
                 self.seq, self.size = int(meta["seq"]), int(meta["size"])
                 self.restored_from = self.seq
             except Exception:  # a damaged snapshot is rebuilt from the database, not trusted
@@ -173,38 +175,45 @@ class LiveIndex:
             self.snapshot()
 
     def _apply(self, rows: list) -> None:  # type: ignore[type-arg]
-        add_ids: list[np.ndarray] = []
-        add_hashes: list[str] = []
-        for row in rows:
-            hashes = pdq_hashes(row.pdq)
-            ids = (np.int64(row.fingerprint_id) << SLOT_BITS) | np.arange(len(hashes), dtype=np.int64)
-            if row.op == "add":
-                self._set_list(row.fingerprint_id, row.list_id)
-                add_ids.append(ids)
-                add_hashes.extend(hashes)
-            else:
-                if add_ids:  # keep order: an add then a remove of the same entry in one batch
-                    self._add(add_ids, add_hashes)
-                    add_ids, add_hashes = [], []
-                self.size -= self.pdq.remove(ids)
-        if add_ids:
-            self._add(add_ids, add_hashes)
+        """Apply changes in order, a run of additions or of removals at a time (a start-up
+        replays millions of additions: they go to the index in bulk)."""
+        start = 0
+        while start < len(rows):
+            op = rows[start].op
+            end = start
+            fingerprint_ids: list[int] = []
+            slots: list[int] = []
+            list_ids: list[int] = []
+            hexes: list[str] = []
+            while end < len(rows) and rows[end].op == op:
+                hashes = pdq_hashes(rows[end].pdq)
+                fingerprint_ids += [rows[end].fingerprint_id] * len(hashes)
+                slots += range(len(hashes))
+                list_ids += [rows[end].list_id] * len(hashes)
+                hexes += hashes
+                end += 1
+            if hexes:
+                owners = np.array(fingerprint_ids, np.int64)
+                ids = (owners << SLOT_BITS) | np.array(slots, np.int64)
+                if op == "add":
+                    self._set_lists(owners, np.array(list_ids, np.int32))
+                    if int(owners.min()) <= self._max_fingerprint:  # re-added (a released quarantine)
+                        self.size -= self.pdq.remove(ids)
+                    self.pdq.add(ids, PdqSignal.to_array(hexes))
+                    self.size += len(ids)
+                    self._max_fingerprint = max(self._max_fingerprint, int(owners.max()))
+                else:
+                    self.size -= self.pdq.remove(ids)
+            start = end
         self._since_snapshot += len(rows)
 
-    def _add(self, ids: list[np.ndarray], hashes: list[str]) -> None:
-        if not hashes:
-            return
-        all_ids = np.concatenate(ids)
-        self.pdq.remove(all_ids)  # re-adding (a released quarantine) must not duplicate
-        self.pdq.add(all_ids, PdqSignal.to_array(hashes))
-        self.size += len(all_ids)
-
-    def _set_list(self, fingerprint_id: int, list_id: int) -> None:
-        if fingerprint_id >= len(self._list_of):
-            grown = np.zeros(max(fingerprint_id + 1, 2 * len(self._list_of)), np.int32)
+    def _set_lists(self, fingerprint_ids: np.ndarray, list_ids: np.ndarray) -> None:
+        needed = int(fingerprint_ids.max()) + 1
+        if needed > len(self._list_of):
+            grown = np.zeros(max(needed, 2 * len(self._list_of)), np.int32)
             grown[: len(self._list_of)] = self._list_of
             self._list_of = grown
-        self._list_of[fingerprint_id] = list_id
+        self._list_of[fingerprint_ids] = list_ids
 
     # --- lookups -----------------------------------------------------------------------------
 

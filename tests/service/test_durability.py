@@ -131,7 +131,9 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path: Path, database_url: str) ->
     threads = [threading.Thread(target=submit) for _ in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(1.5)
+    deadline = time.monotonic() + 60
+    while len(acknowledged) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)  # kill in full flow: four writers, each with a request in flight
     os.kill(server.pid, signal.SIGKILL)
     server.wait()
     stop.set()
