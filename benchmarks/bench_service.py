@@ -135,7 +135,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def queries(hashes: np.ndarray, count: int, rng: np.random.Generator, share: float) -> list[str]:
     """``share`` of near-duplicates of listed hashes (up to 31 bits flipped), the rest random."""
     out = []
-    for i in range(count):
+    for _ in range(count):
         if rng.random() < share:
             h = np.unpackbits(hashes[rng.integers(len(hashes))])
             flips = rng.choice(256, size=int(rng.integers(0, 32)), replace=False)
@@ -188,7 +188,8 @@ end
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %%d %%d %%.3f %%.3f %%.3f %%d\\n", summary.requests, summary.duration,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout))
 end
 """
 
@@ -219,16 +220,25 @@ def freshness(url: str, key: str) -> dict[str, float]:
     """Seconds from an acknowledged case to its fingerprint matching, and from a withdrawal to not."""
     platform = {"Authorization": f"Bearer {key}"}
     pdq = secrets.token_hex(32)
-    opened = httpx.post(f"{url}/v1/cases", json={"fingerprints": [{"pdq": pdq}]}).json()
+
+    def matched() -> bool:
+        response = httpx.get(f"{url}/v1/match", params={"pdq": pdq}, headers=platform, timeout=30)
+        if response.status_code != 200:
+            raise RuntimeError(f"lookup failed: {response.status_code} {response.text}")
+        return bool(response.json()["matched"])
+
+    opened = httpx.post(f"{url}/v1/cases", json={"fingerprints": [{"pdq": pdq}]}, timeout=30).json()
     t0 = time.perf_counter()
-    while not httpx.get(f"{url}/v1/match", params={"pdq": pdq}, headers=platform).json()["matched"]:
+    while not matched():
         time.sleep(0.001)
     added = time.perf_counter() - t0
     secret = {"Authorization": f"Bearer {opened['secret']}"}
-    httpx.post(f"{url}/v1/cases/{opened['case_number']}/withdraw", headers=secret).raise_for_status()
+    httpx.post(
+        f"{url}/v1/cases/{opened['case_number']}/withdraw", headers=secret, timeout=30
+    ).raise_for_status()
     t0 = time.perf_counter()
     checks = 0
-    while httpx.get(f"{url}/v1/match", params={"pdq": pdq}, headers=platform).json()["matched"]:
+    while matched():
         checks += 1
     return {
         "add_visible_s": added,

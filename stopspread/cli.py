@@ -348,9 +348,13 @@ def detect(
 def _register_service() -> None:
     # Imported here so that `stopspread hash` does not pay for FastAPI and SQLAlchemy.
     from stopspread.service.cli import admin, serve
+    from stopspread.trace.cli import case, demo, evidence
 
     app.command("serve")(serve)
     app.add_typer(admin, name="admin")
+    app.add_typer(case, name="case")
+    app.add_typer(evidence, name="evidence")
+    app.command("demo")(demo)
 
 
 _register_service()

@@ -187,6 +187,20 @@ def grant(
         )
 
 
+@admin.command("revoke-grant")
+def revoke_grant(
+    case_number: str, grant_id: int, data: DataOption = Path("stopspread-data"), database_url: UrlOption = ""
+) -> None:
+    """End an investigator's access to a case now (``stopspread case grants CASE`` lists them)."""
+    from stopspread.trace import cases
+
+    with _session(data, database_url) as session:
+        case = cases.find_case(session, case_number)
+        cases.revoke_grant(session, case=case, grant_id=grant_id, revoked_by="admin:cli")
+        session.commit()
+    out.print(f"grant {grant_id} of case {case_number} revoked")
+
+
 FormatOption = Annotated[
     str | None, typer.Option("--format", help=f"One of {', '.join(FORMATS)} (default: from the file).")
 ]

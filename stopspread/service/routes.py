@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,10 @@ from stopspread.service.schemas import (
 from stopspread.service.security import Role
 from stopspread.signals.types import Md5Signal, PdqSignal, Sha256Signal
 from stopspread.storage.models import ApiKey
+from stopspread.trace import cases as investigations
+from stopspread.trace import keys as trace_keys
+from stopspread.trace import log as evidence_log
+from stopspread.trace.page import router as investigator_page
 
 
 def _state(request: Request) -> State:
@@ -209,6 +214,17 @@ def grant_access(
     return GrantOut(grant_id=row.id, expires_at=row.expires_at)
 
 
+@cases.delete("/{number}/grants/{grant_id}", responses=PROBLEM_RESPONSES)
+def revoke_grant(
+    number: str, grant_id: int, session: SessionDep, authorization: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    """End an investigator's access now."""
+    case = _case(session, number, authorization)
+    row = investigations.revoke_grant(session, case=case, grant_id=grant_id, revoked_by=f"case:{case.number}")
+    session.commit()
+    return {"grant_id": row.id, "revoked_at": row.revoked_at}
+
+
 # --- platforms -------------------------------------------------------------------------------
 
 platform = APIRouter(prefix="/v1", tags=["platforms"])
@@ -250,7 +266,11 @@ def _lookup(state: State, session: Session, key: ApiKey, signals: list[Signal]) 
         queries.append((s.content_id, list(best.values())))
     assert key.platform_id is not None
     verdicts = store.record_matches(
-        session, platform_id=key.platform_id, queries=queries, settings=state.settings
+        session,
+        platform_id=key.platform_id,
+        queries=queries,
+        settings=state.settings,
+        query_pdq=[s.pdq for s in signals],
     )
     session.commit()
     state.metrics.lookups.inc(len(signals))
@@ -453,6 +473,71 @@ def case_events(number: str, key: InvestigatorKey, session: SessionDep) -> dict[
     return {"case_number": case.number, **events}
 
 
+@investigate.get("/cases/{number}/trace", responses=PROBLEM_RESPONSES)
+def case_trace(number: str, key: InvestigatorKey, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    """The spread graph of a granted case: copies, reported and inferred forwards, the earliest
+    sharer, the accounts that introduced each picture to each platform, top spreaders, speed. The
+    chain head the answer was built from is signed, so what the investigator saw is fixed."""
+    case = store.granted_case(session, number=number, key=key)
+    result = investigations.trace(session, case=case, actor=f"key:{key.id}")
+    signed = evidence_log.checkpoint(session, case=case, key=trace_keys.load_or_create(state.settings.data))
+    session.commit()
+    return {**result.to_json(), "checkpoint": signed.to_json()}
+
+
+@investigate.get("/cases/{number}/bundle", responses=PROBLEM_RESPONSES)
+def case_bundle(number: str, key: InvestigatorKey, state: StateDep, session: SessionDep) -> Response:
+    """The evidence bundle of a granted case (zip; check it with `stopspread evidence verify`)."""
+    case = store.granted_case(session, number=number, key=key)
+    data = investigations.export(
+        session, case=case, key=trace_keys.load_or_create(state.settings.data), actor=f"key:{key.id}"
+    )
+    session.commit()
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={"content-disposition": f'attachment; filename="evidence-{case.number}.zip"'},
+    )
+
+
+@investigate.get("/cases/{number}/verify", responses=PROBLEM_RESPONSES)
+def case_verify(number: str, key: InvestigatorKey, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    """Whether the case's evidence log is intact (chain, signed checkpoints, source rows)."""
+    case = store.granted_case(session, number=number, key=key)
+    public = trace_keys.load_or_create(state.settings.data).public_key()
+    result = evidence_log.verify_case(session, case=case, public_key=public)
+    store.audit(session, actor=f"key:{key.id}", action="case.verify", case_id=case.id, ok=result.ok)
+    session.commit()
+    return result.to_json()
+
+
+@investigate.post("/cases/{number}/chats", status_code=201, responses=PROBLEM_RESPONSES)
+def import_chat(
+    number: str,
+    key: InvestigatorKey,
+    session: SessionDep,
+    body: Annotated[bytes, Body(media_type="text/plain")],
+    x_file_name: Annotated[str, Header()] = "chat.txt",
+) -> dict[str, Any]:
+    """A WhatsApp chat export (the .txt, as text/plain) into the case: the file's SHA-256 goes into
+    the evidence log; the sextortion detector marks the threatening messages."""
+    case = store.granted_case(session, number=number, key=key)
+    row = investigations.import_chat(
+        session, case=case, data=body, file_name=x_file_name, actor=f"key:{key.id}"
+    )
+    session.commit()
+    return {"chat_id": row.id, "sha256": row.sha256, "risk": json.loads(row.risk)}
+
+
+@investigate.get("/cases/{number}/chats", responses=PROBLEM_RESPONSES)
+def case_chats(number: str, key: InvestigatorKey, session: SessionDep) -> list[dict[str, Any]]:
+    case = store.granted_case(session, number=number, key=key)
+    chats = investigations.chats(session, case=case)
+    store.audit(session, actor=f"key:{key.id}", action="case.chats.read", case_id=case.id)
+    session.commit()
+    return chats
+
+
 # --- operations ------------------------------------------------------------------------------
 
 ops = APIRouter(tags=["operations"])
@@ -478,5 +563,5 @@ def metrics(state: StateDep) -> Response:
 
 
 def mount(app: FastAPI) -> None:
-    for router in (cases, platform, hma, review, investigate, ops):
+    for router in (cases, platform, hma, review, investigate, investigator_page, ops):
         app.include_router(router)

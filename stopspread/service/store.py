@@ -35,6 +35,7 @@ from stopspread.storage.models import (
     Report,
     utcnow,
 )
+from stopspread.trace import log as evidence_log
 
 CASES_LIST = "cases"
 LIST_KINDS = ("cases", "curated", "negative")
@@ -395,18 +396,28 @@ def record_matches(
     platform_id: int,
     queries: Sequence[tuple[str | None, list[tuple[str, Hit]]]],
     settings: Any,
+    query_pdq: Sequence[str | None] | None = None,
 ) -> list[list[Verdict]]:
     """Turn index hits into match events (the evidence) and verdicts (what the platform learns).
 
-    ``queries`` holds per query its content id and (signal, hit) pairs. A fingerprint that has
-    matched more distinct contents than any real case does is quarantined here.
+    ``queries`` holds per query its content id and (signal, hit) pairs; ``query_pdq`` the PDQ
+    each query looked up, where known (kept in the case's evidence log for the spread graph). A
+    fingerprint that has matched more distinct contents than any real case does is quarantined here.
     """
     out: list[list[Verdict]] = []
     touched: set[int] = set()
-    for content_id, hits in queries:
+    made: list[tuple[MatchEvent, str | None]] = []
+    hit_ids = {hit.fingerprint_id for _, hits in queries for _, hit in hits}
+    # One query for every fingerprint hit by the batch, not one per hit.
+    found = (
+        {fp.id: fp for fp in session.scalars(select(Fingerprint).where(Fingerprint.id.in_(hit_ids)))}
+        if hit_ids
+        else {}
+    )
+    for position, (content_id, hits) in enumerate(queries):
         verdicts = []
         for signal, hit in hits:
-            fp = session.get(Fingerprint, hit.fingerprint_id)
+            fp = found.get(hit.fingerprint_id)
             if fp is None or fp.status != "active":
                 continue
             review = hit.list.action == "review"
@@ -423,37 +434,50 @@ def record_matches(
                 status="pending_review" if review else "open",
             )
             session.add(event)
+            made.append((event, query_pdq[position] if query_pdq else None))
             touched.add(fp.id)
             verdicts.append(Verdict(event.public_id, hit.list.name, hit.list.action, signal, hit.distance))
         out.append(verdicts)
     session.flush()
-    for fingerprint_id in touched:
-        _maybe_quarantine(session, fingerprint_id, settings)
+    evidence_log.on_matches(session, (e for e, _ in made), {e.id: p for e, p in made if p})
+    _maybe_quarantine(session, [found[i] for i in touched], settings)
     return out
 
 
-def _maybe_quarantine(session: Session, fingerprint_id: int, settings: Any) -> None:
-    fp = session.get(Fingerprint, fingerprint_id)
-    if fp is None or fp.status != "active":
+def _maybe_quarantine(session: Session, fingerprints: Sequence[Fingerprint], settings: Any) -> None:
+    """Quarantine the fingerprints that matched more distinct contents than any real case does."""
+    if not fingerprints:
         return
+    window = utcnow() - timedelta(hours=settings.quarantine_window_hours)
     # Counted since the window began or since a reviewer released it, whichever is later: a
-    # released fingerprint starts afresh.
-    since = max(utcnow() - timedelta(hours=settings.quarantine_window_hours), _aware(fp.changed_at))
-    distinct = session.scalar(
-        select(func.count(func.distinct(func.coalesce(MatchEvent.content_id, MatchEvent.public_id)))).where(
-            MatchEvent.fingerprint_id == fingerprint_id, MatchEvent.created_at >= since
-        )
+    # released fingerprint starts afresh. One grouped query for the whole batch.
+    counts = dict(
+        session.execute(
+            select(
+                MatchEvent.fingerprint_id,
+                func.count(func.distinct(func.coalesce(MatchEvent.content_id, MatchEvent.public_id))),
+            )
+            .join(Fingerprint, Fingerprint.id == MatchEvent.fingerprint_id)
+            .where(
+                MatchEvent.fingerprint_id.in_([fp.id for fp in fingerprints]),
+                MatchEvent.created_at >= window,
+                MatchEvent.created_at >= Fingerprint.changed_at,
+            )
+            .group_by(MatchEvent.fingerprint_id)
+        ).all()
     )
-    if (distinct or 0) > settings.quarantine_distinct:
-        set_status(session, fingerprints=[fp], status="quarantined")
-        audit(
-            session,
-            actor="system",
-            action="fingerprint.quarantine",
-            case_id=fp.case_id,
-            fingerprint_id=fp.id,
-            distinct_contents=distinct,
-        )
+    for fp in fingerprints:
+        distinct = counts.get(fp.id, 0)
+        if distinct > settings.quarantine_distinct and fp.status == "active":
+            set_status(session, fingerprints=[fp], status="quarantined")
+            audit(
+                session,
+                actor="system",
+                action="fingerprint.quarantine",
+                case_id=fp.case_id,
+                fingerprint_id=fp.id,
+                distinct_contents=distinct,
+            )
 
 
 def digest_hits(
@@ -479,6 +503,7 @@ def digest_hits(
 
 
 def record_reports(session: Session, *, platform_id: int, reports: Sequence[dict[str, Any]]) -> int:
+    made: list[tuple[Report, MatchEvent | None]] = []
     for position, item in enumerate(reports):
         if item["action"] not in REPORT_ACTIONS:
             raise Problem(
@@ -493,18 +518,19 @@ def record_reports(session: Session, *, platform_id: int, reports: Sequence[dict
             )
             if match is None:
                 raise Problem(404, "No such match", f"report {position}: unknown match_id for this platform")
-        session.add(
-            Report(
-                match_id=match.id if match else None,
-                case_id=match.case_id if match else None,
-                platform_id=platform_id,
-                content_id=item["content_id"],
-                uploader=item.get("uploader"),
-                action=item["action"],
-                forwarded_from=item.get("forwarded_from"),
-                occurred_at=item.get("occurred_at") or utcnow(),
-            )
+        row = Report(
+            match_id=match.id if match else None,
+            case_id=match.case_id if match else None,
+            platform_id=platform_id,
+            content_id=item["content_id"],
+            uploader=item.get("uploader"),
+            action=item["action"],
+            forwarded_from=item.get("forwarded_from"),
+            occurred_at=item.get("occurred_at") or utcnow(),
         )
+        session.add(row)
+        made.append((row, match))
+    evidence_log.on_reports(session, made)  # the case's evidence, in this same transaction
     return len(reports)
 
 

@@ -3,8 +3,9 @@ worker process follows the ``changes`` table.
 
 Nothing here holds media: fingerprints arrive as the CLI's JSON records and are kept as such.
 Secrets and keys are stored only as SHA-256 digests (they are 128+ random bits, so a slow hash
-adds nothing but latency). The ``audit_log`` and ``changes`` tables are append-only; the
-migration installs triggers that refuse UPDATE and DELETE on them.
+adds nothing but latency). The ``audit_log``, ``changes``, ``evidence_log`` and
+``evidence_checkpoints`` tables are append-only; the migrations install triggers that refuse
+UPDATE and DELETE on them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -164,5 +166,72 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
 
 
+class EvidenceEntry(Base):
+    """One event of a case (a match, a platform report, an imported chat) in its hash chain.
+
+    The chain is per case (``case_seq`` 1, 2, …): an evidence bundle for one case verifies on its
+    own, without the events of other victims' cases. ``entry`` is the canonical JSON the hash is
+    taken over (see ``stopspread.trace.chain``); the columns beside it are copies for queries.
+    """
+
+    __tablename__ = "evidence_log"
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # match|report|chat
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    entry: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class EvidenceCheckpoint(Base):
+    """A signed statement of a case's chain head: ``statement`` (canonical JSON) and its Ed25519
+    signature by the deployment's evidence key."""
+
+    __tablename__ = "evidence_checkpoints"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    head: Mapped[str] = mapped_column(String(64))
+    statement: Mapped[str] = mapped_column(Text)
+    signature: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChatImport(Base):
+    """A chat export brought into a case as evidence; its messages are in ``chat_messages``."""
+
+    __tablename__ = "chat_imports"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    file_name: Mapped[str] = mapped_column(String(256))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    risk: Mapped[str] = mapped_column(Text, default="{}")  # the detector's conversation verdict
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChatLine(Base):
+    """One message of an imported chat, with the sextortion detector's verdict on it."""
+
+    __tablename__ = "chat_messages"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("chat_imports.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=False))  # as the phone showed it
+    author: Mapped[str | None] = mapped_column(String(256))
+    text: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[str] = mapped_column(Text, default="[]")
+    system: Mapped[bool] = mapped_column(Boolean, default=False)
+    label: Mapped[str | None] = mapped_column(String(16))  # sextortion|benign|unsupported
+    score: Mapped[float | None] = mapped_column(Float)
+    category: Mapped[str | None] = mapped_column(String(32))
+    evidence: Mapped[str] = mapped_column(Text, default="[]")
+
+
 Index("ix_matches_fp_time", MatchEvent.fingerprint_id, MatchEvent.created_at)
-APPEND_ONLY = ("audit_log", "changes")
+# One chain position per case: a second writer racing for the same position fails, never forks.
+Index("ix_evidence_case_seq", EvidenceEntry.case_id, EvidenceEntry.case_seq, unique=True)
+APPEND_ONLY = ("audit_log", "changes", "evidence_log", "evidence_checkpoints")
