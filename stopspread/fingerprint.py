@@ -28,6 +28,7 @@ VIDEO_FPS = 1.0
 VIDEO_MIN_SIDE = 256
 VIDEO_LOCAL_FRAMES = 48
 VIDEO_FRAME_FEATURES = 128
+VIDEO_QUERY_FEATURES = 250
 
 Box = tuple[int, int, int, int]
 
@@ -81,7 +82,8 @@ def fingerprint_image(luma: np.ndarray) -> ImageFingerprint:
     box = content_box(luma)
     boxes = np.array([[0, 0, w, h]] + ([list(box)] if box else []))
     hashes, qualities = pdq_math.hash_regions(luma, boxes)
-    features = local.extract(luma, box, features=local.ORIGINAL_FEATURES)
+    detection = local.ORIGINAL_DETECTION if box is None else local.SCREEN_ORIGINAL_DETECTION
+    features = local.extract(luma, box, features=local.ORIGINAL_FEATURES, detection=detection)
     if box is None:
         return ImageFingerprint(PdqSignal.to_hex(hashes[0]), int(qualities[0]), local=features)
     x0, y0, x1, y1 = box
@@ -100,7 +102,9 @@ def fingerprint_image(luma: np.ndarray) -> ImageFingerprint:
 def _interface_features(luma: np.ndarray, box: Box) -> local.LocalFeatures:
     """Local features of a screen outside its picture, descriptors only."""
     h, w = luma.shape
-    everything = local.extract(luma, features=local.ORIGINAL_FEATURES)
+    everything = local.extract(
+        luma, features=local.ORIGINAL_FEATURES, detection=local.SCREEN_ORIGINAL_DETECTION
+    )
     x, y = everything.points[:, 0] * max(h, w), everything.points[:, 1] * max(h, w)
     x0, y0, x1, y1 = box
     outside = (x < x0) | (x >= x1) | (y < y0) | (y >= y1)
@@ -141,7 +145,11 @@ def fingerprint_video(frames: Iterable[tuple[float, np.ndarray]]) -> VideoFinger
         h, w = luma.shape
         box = content_box(luma)
         hashes, qualities = pdq_math.hash_regions(luma, np.array([box or (0, 0, w, h)]))
-        features = local.extract(luma, box, features=VIDEO_FRAME_FEATURES) if i in chosen else None
+        features = (
+            local.extract(luma, box, features=VIDEO_FRAME_FEATURES, detection=local.VIDEO_DETECTION)
+            if i in chosen
+            else None
+        )
         out.append(FrameFingerprint(round(t, 3), PdqSignal.to_hex(hashes[0]), int(qualities[0]), features))
     duration = collected[-1][0] + 1 / VIDEO_FPS if collected else 0.0
     return VideoFingerprint(round(duration, 3), out)
@@ -151,7 +159,7 @@ def video_query(frames: Iterable[tuple[float, np.ndarray]]) -> VideoQuery:
     collected = list(frames)
     return VideoQuery(
         np.array([t for t, _ in collected], dtype=np.float64),
-        [image_query(luma, features=local.QUERY_FEATURES // 2) for _, luma in collected],
+        [image_query(luma, features=VIDEO_QUERY_FEATURES) for _, luma in collected],
     )
 
 

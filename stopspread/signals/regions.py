@@ -113,13 +113,13 @@ def _runs(mask: np.ndarray, min_length: int) -> list[tuple[int, int, int]]:
     padded = np.zeros((mask.shape[0], mask.shape[1] + 2), np.int8)
     padded[:, 1:-1] = mask
     change = np.diff(padded, axis=1)
-    starts = np.argwhere(change == 1)
-    stops = np.argwhere(change == -1)
-    return [
-        (int(a[0]), int(a[1]), int(b[1]))
-        for a, b in zip(starts, stops, strict=True)
-        if b[1] - a[1] >= min_length
-    ]
+    # Every line is padded with False at both ends, so its changes alternate start, stop, ...
+    # and one pass over the flat array finds both, in line order.
+    flips = np.flatnonzero(change)
+    line, start = np.divmod(flips[0::2], change.shape[1])
+    stop = flips[1::2] % change.shape[1]
+    long = stop - start >= min_length
+    return [tuple(run) for run in np.column_stack([line[long], start[long], stop[long]]).tolist()]
 
 
 def _outlined_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -141,7 +141,11 @@ def _outlined_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     across = cv2.morphologyEx(across.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, 9), np.uint8)) > 0
     down = cv2.morphologyEx(down.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((9, 1), np.uint8)) > 0
     tops = _runs(across, round(_MIN_SIDE * sw))
-    sides = {(c, a, b) for c, a, b in _runs(down.T, round(_MIN_OUTLINE_HEIGHT * sh))}
+    # Column, first and last row of every vertical edge run, as arrays: a patterned frame has
+    # thousands, and each candidate rectangle looks them all up.
+    side_runs = np.array(_runs(down.T, round(_MIN_OUTLINE_HEIGHT * sh)), np.int64).reshape(-1, 3)
+    side_runs = side_runs[(side_runs[:, 0] >= 2) & (side_runs[:, 0] <= sw - 3)]
+    columns, side_tops, side_bottoms = side_runs.T
     slack = max(2, round(0.02 * sw))
     texture = np.abs(np.diff(small, axis=1))
     total_texture = float(texture.sum())
@@ -153,22 +157,25 @@ def _outlined_box(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     # Every side must be drawn: a picture spanning the whole width (a viewer, a letterbox) has
     # flat bars instead, which the flat-fill cue finds.
     def side_near(x: int, outward: int, y0: int, y1: int) -> int | None:
-        candidates = [
-            c
-            for c, a, b in sides
-            if 2 <= c <= sw - 3
-            and -2 <= (c - x) * outward <= corner
-            and a <= y0 + corner
-            and b >= y1 - corner
-        ]
-        return max(candidates, key=lambda c: (c - x) * outward) if candidates else None
+        away = (columns - x) * outward
+        near = (away >= -2) & (away <= corner) & (side_tops <= y0 + corner) & (side_bottoms >= y1 - corner)
+        if not near.any():
+            return None
+        return int(x + outward * int(away[near].max()))  # the side farthest out
 
     best: tuple[int, int, int, int] | None = None
     best_area = 0
+    top_rows, top_starts, top_stops = np.array(tops, np.int64).reshape(-1, 3).T
     for i, (y0, a0, b0) in enumerate(tops):
-        for y1, a1, b1 in tops[i + 1 :]:
-            if y1 - y0 < _MIN_OUTLINE_HEIGHT * sh or abs(a0 - a1) > slack or abs(b0 - b1) > slack:
-                continue
+        # Pairs of edges of one picture: far enough apart, ends aligned (a patterned frame has
+        # thousands of edges, so the pairs are screened as arrays before the per-pair checks).
+        pairs = (
+            (top_rows[i + 1 :] - y0 >= _MIN_OUTLINE_HEIGHT * sh)
+            & (np.abs(top_starts[i + 1 :] - a0) <= slack)
+            & (np.abs(top_stops[i + 1 :] - b0) <= slack)
+        )
+        for j in np.flatnonzero(pairs).tolist():
+            y1, a1, b1 = tops[i + 1 + j]
             left = side_near(max(a0, a1), -1, y0, y1)
             right = side_near(min(b0, b1) - 1, 1, y0, y1)
             if left is None or right is None:

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from stopspread.signals import local
-from stopspread.signals.regions import content_box
+from stopspread.signals.regions import _runs, content_box
 
 
 def _luma(image: Image.Image) -> np.ndarray:
@@ -94,7 +94,9 @@ def test_local_features_match_a_crop_and_not_a_stranger(media_images):
         original[int(h * 0.15) : int(h * 0.9), int(w * 0.02) : int(w * 0.8)]
     )
     stranger = _luma(Image.open(media_images[50]))
-    reference = local.extract(original, features=local.ORIGINAL_FEATURES)
+    reference = local.extract(
+        original, features=local.ORIGINAL_FEATURES, detection=local.ORIGINAL_DETECTION
+    )
     assert (
         _correspondences(local.extract(crop, features=local.QUERY_FEATURES), reference)
         >= local.MIN_INLIERS
@@ -109,3 +111,28 @@ def test_local_features_of_a_flat_image_are_empty():
     features = local.extract(np.full((200, 300), 90, np.float32), features=100)
     assert len(features) == 0
     assert local.verify(features.points, features.points) == 0
+
+
+def test_cheap_detection_falls_back_on_a_low_contrast_picture(media_images):
+    """Originals look for corners at FAST 20 first; a dim picture still gets its corners at 10."""
+    photo = _luma(Image.open(media_images[3]))
+    dim = 100 + (photo - photo.mean()) * 0.15  # contrast cut to 15 %: few corners clear 20
+    cheap = local.extract(dim, features=local.ORIGINAL_FEATURES, detection=local.ORIGINAL_DETECTION)
+    full = local.extract(dim, features=local.ORIGINAL_FEATURES)
+    assert len(cheap) == len(full) == local.ORIGINAL_FEATURES
+
+
+def test_runs_are_every_long_run_line_by_line():
+    rng = np.random.default_rng(3)
+    mask = rng.random((40, 70)) < 0.7
+    naive = []
+    for line, row in enumerate(mask):
+        start = None
+        for x, on in enumerate([*row, False]):
+            if on and start is None:
+                start = x
+            elif not on and start is not None:
+                if x - start >= 3:
+                    naive.append((line, start, x))
+                start = None
+    assert _runs(mask, 3) == naive
