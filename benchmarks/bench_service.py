@@ -84,8 +84,9 @@ def build_list(data: Path, size: int, rng: np.random.Generator) -> np.ndarray:
 def make_key(data: Path) -> str:
     engine = make_engine(Settings(data=data).url())
     with sessions(engine)() as session:
-        store.create_platform(session, name="bench")
-        _, key = store.create_key(session, name="bench", role=Role.PLATFORM, platform="bench")
+        name = f"bench-{secrets.token_hex(4)}"  # a reused data folder keeps earlier runs' platforms
+        store.create_platform(session, name=name)
+        _, key = store.create_key(session, name=name, role=Role.PLATFORM, platform=name)
         session.commit()
     engine.dispose()
     return key

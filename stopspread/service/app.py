@@ -134,9 +134,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     _install_middleware(app, settings)
+    from stopspread import web
     from stopspread.service import routes
 
     routes.mount(app)
+    web.mount(app, settings.resources_file)
     from stopspread.service import detection
 
     app.include_router(detection.router)

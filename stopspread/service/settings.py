@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     snapshot_every: int = 100_000
     #: Days an investigator's grant lasts unless said otherwise.
     grant_days: int = 90
+    #: JSON file of help resources per country shown on the victim's page; empty means the
+    #: defaults in the package (stopspread/web/resources.json: Spain and international).
+    resources_file: Path | None = None
 
     def url(self) -> str:
         if self.database_url:
