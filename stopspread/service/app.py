@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stopspread import __version__
 from stopspread.service import problems, store
-from stopspread.service.group_commit import MatchWriter
 from stopspread.service.live_index import LiveIndex
 from stopspread.service.ratelimit import TokenBuckets
 from stopspread.service.settings import Settings
@@ -77,7 +76,6 @@ class State:
     lookup_limits: TokenBuckets
     metrics: Metrics
     load_error: str | None = None
-    match_writer: Any = None
     key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
 
@@ -102,7 +100,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             TokenBuckets(settings.lookups_per_second, settings.lookup_burst),
             _metrics(),
         )
-        state.match_writer = MatchWriter(factory, settings)
         app.state.stopspread = state
 
         def load() -> None:
@@ -116,7 +113,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loader = threading.Thread(target=load, name="index-load", daemon=True)
         loader.start()
         yield
-        state.match_writer.close()
         loader.join()
         if state.index.ready:
             with factory() as session:

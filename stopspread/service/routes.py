@@ -265,12 +265,14 @@ def _lookup(state: State, session: Session, key: ApiKey, signals: list[Signal]) 
                 best[hit.fingerprint_id] = (signal, hit)
         queries.append((s.content_id, list(best.values())))
     assert key.platform_id is not None
-    if any(hits for _, hits in queries):
-        verdicts = state.match_writer.record(
-            platform_id=key.platform_id, queries=queries, query_pdq=[s.pdq for s in signals]
-        )
-    else:
-        verdicts = [[] for _ in queries]
+    verdicts = store.record_matches(
+        session,
+        platform_id=key.platform_id,
+        queries=queries,
+        settings=state.settings,
+        query_pdq=[s.pdq for s in signals],
+    )
+    session.commit()
     state.metrics.lookups.inc(len(signals))
     state.metrics.matches.inc(sum(1 for v in verdicts if v))
     return [
