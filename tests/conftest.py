@@ -5,6 +5,10 @@ from pathlib import Path
 
 import pytest
 
+# One Chromium for the whole run: Playwright's sync API allows one instance per thread, so the
+# fixture must be defined once, here, not imported into each test module.
+pytest_plugins = ["tests.browser"]
+
 SHARED = Path(
     os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared")
 )

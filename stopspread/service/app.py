@@ -7,12 +7,12 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -146,48 +146,75 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
+    app.add_middleware(Guard, settings=settings)
+
+
+class Guard:
+    """Refuses media and oversized bodies before anything reads them; logs and counts requests.
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` costs a task and two streams per
+    request, a large share of a single lookup.
+    """
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        content_type = request.headers.get("content-type", "").lower()
-        length = request.headers.get("content-length")
-        response: Response
-        if request.method in ("POST", "PUT", "PATCH") and content_type.startswith(_MEDIA_TYPES):
-            response = problems.problem_response(
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        method = scope["method"]
+        content_type = headers.get("content-type", "").lower()
+        length = headers.get("content-length")
+        writes = method in ("POST", "PUT", "PATCH")
+        status = 500
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        refusal: Response | None = None
+        if writes and content_type.startswith(_MEDIA_TYPES):
+            refusal = problems.problem_response(
                 415,
                 "Media are refused",
                 "stopspread never receives pictures or videos: send fingerprints (JSON)",
             )
-        elif length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            response = problems.problem_response(
-                413, "Request too large", f"the limit is {settings.max_body_bytes} bytes"
+        elif length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
+            refusal = problems.problem_response(
+                413, "Request too large", f"the limit is {self.settings.max_body_bytes} bytes"
             )
-        elif length is None and request.method in ("POST", "PUT", "PATCH"):
-            response = problems.problem_response(411, "Length required", "send a Content-Length")
+        elif length is None and writes:
+            refusal = problems.problem_response(411, "Length required", "send a Content-Length")
+        if refusal is not None:
+            await refusal(scope, receive, send_with_id)
         else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
+            await self.app(scope, receive, send_with_id)
+        path = getattr(scope.get("route"), "path", "unmatched")
         elapsed = time.perf_counter() - started
-        state: State | None = getattr(app.state, "stopspread", None)
+        state: State | None = getattr(scope["app"].state, "stopspread", None) if "app" in scope else None
         if state is not None:
-            state.metrics.requests.labels(path, str(response.status_code)).inc()
+            state.metrics.requests.labels(path, str(status)).inc()
             state.metrics.latency.labels(path).observe(elapsed)
-        response.headers["x-request-id"] = request_id
         if path not in ("/livez", "/readyz", "/metrics"):
             log.info(
                 json.dumps(
                     {
                         "request_id": request_id,
-                        "method": request.method,
+                        "method": method,
                         "route": path,
-                        "status": response.status_code,
+                        "status": status,
                         "ms": round(elapsed * 1000, 2),
                     }
                 )
             )
-        return response
 
 
 def metrics_response(state: State) -> Response:

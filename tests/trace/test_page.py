@@ -14,7 +14,6 @@ import uvicorn
 
 from stopspread.service.app import create_app
 from stopspread.service.settings import Settings
-from tests.browser import chromium  # noqa: F401
 from tests.service.conftest import add_people
 from tests.trace.conftest import Service, grant, spread
 
@@ -52,7 +51,7 @@ def live(tmp_path: Path) -> Iterator[Service]:
         thread.join(10)
 
 
-def test_the_page_draws_the_graph_and_names_the_earliest_sharer(live: Service, chromium) -> None:  # noqa: F811
+def test_the_page_draws_the_graph_and_names_the_earliest_sharer(live: Service, chromium) -> None:
     number, secret = spread(live)
     grant(live, number, secret)
     expected = live.client.get(

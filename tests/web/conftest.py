@@ -17,7 +17,6 @@ from playwright.sync_api import Browser, Page
 
 from stopspread.service.app import create_app
 from stopspread.service.settings import Settings
-from tests.browser import chromium  # noqa: F401
 
 PHONE = {"width": 375, "height": 812}
 
