@@ -2,14 +2,12 @@
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from stopspread.detect import UNSUPPORTED, assess_conversation
 from stopspread.detect.model import Model, ModelError
-from tests.conftest import SHARED
 from tests.detect.conftest import FIXTURES, read_jsonl
 
 HARD_NEGATIVES = read_jsonl("hard_negatives.jsonl")
@@ -112,11 +110,9 @@ def test_model_file_of_another_format_is_refused(tmp_path):
         Model.load(tmp_path / "missing.npz")
 
 
-def test_dev_set_f1_floor_per_language(detector):
+def test_dev_set_f1_floor_per_language(detector, shared_dir):
     """Regression guard only; the figures themselves are in benchmarks/results/detect.md."""
-    dev = Path(SHARED) / "data" / "messages" / "sextortion_dev.jsonl"
-    if not dev.is_file():
-        pytest.skip("dev set not present")
+    dev = shared_dir / "data" / "messages" / "sextortion_dev.jsonl"
     rows = [json.loads(line) for line in dev.read_text(encoding="utf-8").splitlines() if line.strip()]
     verdicts = detector.detect_messages([r["text"] for r in rows])
     for lang in ("en", "es"):
