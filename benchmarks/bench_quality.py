@@ -52,11 +52,7 @@ def stopspread_method(data: Path, originals: list[dict]) -> Callable[[dict], set
 
     def check(entry: dict) -> set[str]:
         kind, query, digests = query_file(data / entry["path"])
-        found = (
-            matcher.match_image(query, digests)
-            if kind == "image"
-            else matcher.match_video(query, digests)
-        )
+        found = matcher.match(kind, query, digests)
         return {m.id for m in found}
 
     return check

@@ -210,11 +210,7 @@ def recall(args: argparse.Namespace) -> str:
     def checker(matcher: Matcher) -> Any:
         def check(entry: dict) -> set[str]:
             kind, query, digests = signals(entry)
-            found = (
-                matcher.match_image(query, digests)
-                if kind == "image"
-                else matcher.match_video(query, digests)
-            )
+            found = matcher.match(kind, query, digests)
             return {m.id for m in found}
 
         return check

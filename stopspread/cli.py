@@ -243,11 +243,7 @@ def scan(
                 out.write(json.dumps(result) + "\n")
                 continue
             kind, query, digests = result
-            found = (
-                matcher.match_image(query, digests)
-                if kind == "image"
-                else matcher.match_video(query, digests)
-            )
+            found = matcher.match(kind, query, digests)
             matched += bool(found)
             record = {"path": str(path), "kind": kind, "matches": [m.to_json() for m in found]}
             out.write(json.dumps(record) + "\n")
@@ -344,6 +340,7 @@ def detect(
     print_summary(result, err, time.perf_counter() - started)
     if result.errors:
         raise typer.Exit(EXIT_FILES_FAILED)
+
 
 def _register_service() -> None:
     # Imported here so that `stopspread hash` does not pay for FastAPI and SQLAlchemy.

@@ -161,6 +161,16 @@ class Matcher:
             for found in per_query
         ]
 
+    def match(
+        self, kind: str, query: ImageQuery | VideoQuery, digests: FileDigests | None = None
+    ) -> list[Match]:
+        """Match what ``pipeline.query_file`` returns for one file: an image or a video query."""
+        if kind == "image":
+            assert isinstance(query, ImageQuery)
+            return self.match_image(query, digests)
+        assert isinstance(query, VideoQuery)
+        return self.match_video(query, digests)
+
     def match_image(self, query: ImageQuery, digests: FileDigests | None = None) -> list[Match]:
         found: dict[str, Match] = {}
         for match in self.match_digests(digests) if digests else []:

@@ -102,3 +102,13 @@ def open_page(browser: Browser, server: LiveServer, errors: list[str], **context
     page.goto(f"{server.url}/")
     page.wait_for_selector("body[data-ready=true]")
     return page
+
+
+@pytest.fixture(scope="module")
+def page(chromium: Browser, live_server: LiveServer) -> Iterator[Page]:
+    """One page per test module, failing the module's last test if the page threw an error."""
+    errors: list[str] = []
+    page = open_page(chromium, live_server, errors)
+    yield page
+    page.context.close()
+    assert not errors

@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from stopspread.fingerprint import VIDEO_MIN_SIDE, fingerprint_image, fingerprint_video, image_query
 from stopspread.matcher import Matcher
@@ -21,7 +20,7 @@ from stopspread.pipeline import decode_image, query_file
 from stopspread.records import record_from_json
 from stopspread.signals import pdq_math
 from stopspread.signals.types import PdqSignal
-from tests.web.conftest import FINGERPRINT_JS, LiveServer, file_arg, open_page
+from tests.web.conftest import FINGERPRINT_JS, file_arg
 
 PDQ_THRESHOLD = PdqSignal.threshold
 
@@ -42,15 +41,6 @@ VIDEO_JS = """async ([name, type, b64]) => {
 
 def _bits(a: str, b: str) -> int:
     return bin(int(a, 16) ^ int(b, 16)).count("1")
-
-
-@pytest.fixture(scope="module")
-def page(chromium: Browser, live_server: LiveServer) -> Page:
-    errors: list[str] = []
-    page = open_page(chromium, live_server, errors)
-    yield page
-    page.context.close()
-    assert not errors
 
 
 def test_every_photo_matches_the_engines_fingerprint(page: Page, media_images: list[Path]) -> None:

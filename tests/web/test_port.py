@@ -13,9 +13,8 @@ import random
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from benchmarks import transforms as tf
 from stopspread.media import load_luma
@@ -24,7 +23,6 @@ from stopspread.pipeline import decode_image
 from stopspread.signals import pdq_math
 from stopspread.signals.regions import content_box
 from stopspread.signals.types import PdqSignal
-from tests.web.conftest import LiveServer, open_page
 
 # Runs in the page: PDQ (whole picture and boxes) and content box of float32 luma arrays.
 HASH_JS = """async (items) => {
@@ -48,15 +46,6 @@ LUMA_JS = """async ([b64, width, height]) => {
   const luma = pdq.lumaFromRGBA(rgba, width, height);
   return btoa(String.fromCharCode(...new Uint8Array(luma.buffer)));
 }"""
-
-
-@pytest.fixture(scope="module")
-def page(chromium: Browser, live_server: LiveServer) -> Page:
-    errors: list[str] = []
-    page = open_page(chromium, live_server, errors)
-    yield page
-    page.context.close()
-    assert not errors
 
 
 def _in_page(page: Page, lumas: list[np.ndarray], boxes: list[list[list[int]]]) -> list[dict]:
