@@ -1,9 +1,10 @@
-"""Hashed sparse features of canonical tokens: words, word pairs and character n-grams.
+"""Hashed sparse features of canonical tokens: words, word pairs, skip pairs and character n-grams.
 
 Character n-grams carry the model over typos and spellings it never saw ("mandame", "mandamee",
-"mnd"); word pairs carry the structure ("or your", "si no"). Features are hashed with CRC-32 (stable
-across processes and Python versions, unlike ``hash``) into a fixed number of buckets, so the
-model file is a weight vector and nothing else.
+"mnd"); word pairs carry the structure ("or your", "si no"); skip pairs (a word and the one two
+places before it) carry it over a filler or a slot value in between ("or … pics", "le … a").
+Features are hashed with CRC-32 (stable across processes and Python versions, unlike ``hash``) into
+a fixed number of buckets, so the model file is a weight vector and nothing else.
 """
 
 from __future__ import annotations
@@ -42,14 +43,15 @@ def message_features(tokens: Sequence[Token]) -> tuple[np.ndarray, np.ndarray, n
     (a word pair belongs to its second word), so contributions can be mapped back to words."""
     buckets: list[int] = []
     owners: list[int] = []
-    previous = "<s>"
+    previous = before = "<s>"
     for i, token in enumerate(tokens):
         own = token_buckets(token.norm)
         buckets.extend(own)
         owners.extend([i] * len(own))
         buckets.append(_bucket(f"b:{previous} {token.norm}"))
-        owners.append(i)
-        previous = token.norm
+        buckets.append(_bucket(f"s:{before} {token.norm}"))
+        owners.extend((i, i))
+        before, previous = previous, token.norm
     if tokens:
         buckets.append(_bucket(f"b:{previous} </s>"))
         owners.append(len(tokens) - 1)

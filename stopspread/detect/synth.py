@@ -199,6 +199,17 @@ _EN_SUBS = [
     (r"\bfor\b", "4", 0.04),
     (r"\btonight\b", "2nite", 0.1),
     (r"\bokay\b", "ok", 0.5),
+    (r"\btrying to\b", "tryna", 0.4),
+    (r"\babout to\b", "boutta", 0.25),
+    (r"\bi swear\b", "istg", 0.2),
+    (r"\bi'm going to\b", "ima", 0.25),
+    (r"\bi don't\b", "ion", 0.06),
+    (r"\bthough\b", "tho", 0.5),
+    (r"\breally\b", "rly", 0.2),
+    (r"\bpeople\b", "ppl", 0.3),
+    (r"\bwhat\b", "wat", 0.05),
+    (r"\bthanks\b", "thx", 0.3),
+    (r"ing\b", "in", 0.04),
 ]
 _ES_SUBS = [
     (r"\bque\b", "q", 0.4),
@@ -221,6 +232,16 @@ _ES_SUBS = [
     (r"\bestá\b", "ta", 0.05),
     (r"\bestoy\b", "toy", 0.05),
     (r"mándame", "mandame", 0.5),
+    (r"\bpues\b", "ps", 0.2),
+    (r"\btodos\b", "tds", 0.05),
+    (r"\bpero\b", "xo", 0.05),
+    (r"\bbueno\b", "weno", 0.1),
+    (r"\bdespués\b", "dsp", 0.1),
+    (r"\bestás\b", "tas", 0.08),
+    (r"\bhola\b", "ola", 0.2),
+    (r"ción\b", "sion", 0.05),
+    (r"z", "s", 0.03),
+    (r"\bmucho\b", "mxo", 0.03),
 ]
 _KEYS = "qwertyuiopasdfghjklzxcvbnm"
 

