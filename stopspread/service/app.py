@@ -29,6 +29,7 @@ from stopspread import __version__
 from stopspread.service import problems, store
 from stopspread.service.live_index import LiveIndex
 from stopspread.service.ratelimit import TokenBuckets
+from stopspread.service.recorder import MatchRecorder
 from stopspread.service.settings import Settings
 from stopspread.storage import make_engine, sessions, upgrade
 
@@ -75,6 +76,7 @@ class State:
     case_limits: TokenBuckets
     lookup_limits: TokenBuckets
     metrics: Metrics
+    recorder: MatchRecorder
     load_error: str | None = None
     key_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             TokenBuckets(settings.case_rate_per_minute / 60, settings.case_rate_per_minute),
             TokenBuckets(settings.lookups_per_second, settings.lookup_burst),
             _metrics(),
+            MatchRecorder(factory, settings),
         )
         app.state.stopspread = state
 
@@ -114,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loader.start()
         yield
         loader.join()
+        state.recorder.close()
         if state.index.ready:
             with factory() as session:
                 state.index.catch_up(session)

@@ -7,9 +7,11 @@ import time
 from collections.abc import Iterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from stopspread.errors import InvalidSignalError
 from stopspread.service import security, store
@@ -42,8 +44,11 @@ from stopspread.trace import keys as trace_keys
 from stopspread.trace import log as evidence_log
 from stopspread.trace.page import router as investigator_page
 
+# Dependencies that do not block are ``async``: FastAPI runs a plain ``def`` dependency in a
+# worker thread, and those hand-offs were a good part of a single lookup's cost.
 
-def _state(request: Request) -> State:
+
+async def _state(request: Request) -> State:
     return request.app.state.stopspread  # type: ignore[no-any-return]
 
 
@@ -69,29 +74,34 @@ def _bearer(authorization: str | None) -> str:
 KEY_CACHE_SECONDS = 5.0
 
 
-def _key(
-    state: StateDep, session: SessionDep, authorization: Annotated[str | None, Header()] = None
-) -> ApiKey:
+async def _key(state: StateDep, authorization: Annotated[str | None, Header()] = None) -> ApiKey:
     secret = _bearer(authorization)
     digest = security.digest(secret)
     now = time.monotonic()
     cached = state.key_cache.get(digest)
     if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
         return cached[1]
-    key = store.key_for(session, secret)
+    key = await run_in_threadpool(_load_key, state, secret)
     if key is None:
         raise Problem(401, "Missing or unknown credentials")
-    session.expunge(key)
     if len(state.key_cache) > 10_000:
         state.key_cache.clear()
     state.key_cache[digest] = (now, key)
     return key
 
 
+def _load_key(state: State, secret: str) -> ApiKey | None:
+    with state.sessions() as session:
+        key = store.key_for(session, secret)
+        if key is not None:
+            session.expunge(key)
+        return key
+
+
 def role(*allowed: Role) -> Any:
     names = {r.value for r in allowed}
 
-    def check(key: Annotated[ApiKey, Depends(_key)]) -> ApiKey:
+    async def check(key: Annotated[ApiKey, Depends(_key)]) -> ApiKey:
         if key.role not in names:
             raise Problem(403, "Not allowed for this role", f"this route is for: {', '.join(sorted(names))}")
         return key
@@ -265,14 +275,10 @@ def _lookup(state: State, session: Session, key: ApiKey, signals: list[Signal]) 
                 best[hit.fingerprint_id] = (signal, hit)
         queries.append((s.content_id, list(best.values())))
     assert key.platform_id is not None
-    verdicts = store.record_matches(
-        session,
-        platform_id=key.platform_id,
-        queries=queries,
-        settings=state.settings,
-        query_pdq=[s.pdq for s in signals],
+    session.rollback()  # end the read transaction: the recorder writes on its own connection
+    verdicts = state.recorder.record(
+        platform_id=key.platform_id, queries=queries, query_pdq=[s.pdq for s in signals]
     )
-    session.commit()
     state.metrics.lookups.inc(len(signals))
     state.metrics.matches.inc(sum(1 for v in verdicts if v))
     return [
@@ -360,13 +366,8 @@ def hma_lookup(
     """The names of the lists ("banks") the hash matches, as HMA's `GET /m/lookup` answers."""
     hits = _hma_hits(state, session, signal_type, signal)
     assert key.platform_id is not None
-    store.record_matches(
-        session,
-        platform_id=key.platform_id,
-        queries=[(None, [("pdq", h) for h in hits])],
-        settings=state.settings,
-    )
-    session.commit()
+    session.rollback()  # end the read transaction: the recorder writes on its own connection
+    state.recorder.record(platform_id=key.platform_id, queries=[(None, [("pdq", h) for h in hits])])
     return sorted({h.list.name for h in hits})
 
 
@@ -474,15 +475,20 @@ def case_events(number: str, key: InvestigatorKey, session: SessionDep) -> dict[
 
 
 @investigate.get("/cases/{number}/trace", responses=PROBLEM_RESPONSES)
-def case_trace(number: str, key: InvestigatorKey, state: StateDep, session: SessionDep) -> dict[str, Any]:
+def case_trace(number: str, key: InvestigatorKey, state: StateDep, session: SessionDep) -> Response:
     """The spread graph of a granted case: copies, reported and inferred forwards, the earliest
     sharer, the accounts that introduced each picture to each platform, top spreaders, speed. The
     chain head the answer was built from is signed, so what the investigator saw is fixed."""
     case = store.granted_case(session, number=number, key=key)
-    result = investigations.trace(session, case=case, actor=f"key:{key.id}")
-    signed = evidence_log.checkpoint(session, case=case, key=trace_keys.load_or_create(state.settings.data))
-    session.commit()
-    return {**result.to_json(), "checkpoint": signed.to_json()}
+    signing_key = trace_keys.load_or_create(state.settings.data)
+    with investigations.collector_paused():
+        result = investigations.trace(session, case=case, actor=f"key:{key.id}")
+        signed = evidence_log.checkpoint(session, case=case, key=signing_key)
+        session.commit()
+        # Plain JSON values already: FastAPI's generic encoder would walk the hundreds of
+        # thousands of values of a large case once more (over a second) before serialising.
+        body = orjson.dumps({**result.to_json(), "checkpoint": signed.to_json()})
+    return Response(body, media_type="application/json")
 
 
 @investigate.get("/cases/{number}/bundle", responses=PROBLEM_RESPONSES)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from stopspread.records import ListRecord, record_from_json
@@ -405,70 +405,93 @@ def record_matches(
     fingerprint that has matched more distinct contents than any real case does is quarantined here.
     """
     out: list[list[Verdict]] = []
-    touched: set[int] = set()
-    made: list[tuple[MatchEvent, str | None]] = []
     hit_ids = {hit.fingerprint_id for _, hits in queries for _, hit in hits}
-    # One query for every fingerprint hit by the batch, not one per hit.
+    # One query for every fingerprint hit by the batch, and plain rows: a batch lookup can match
+    # hundreds of fingerprints, and ORM objects cost several times more to load and to insert.
     found = (
-        {fp.id: fp for fp in session.scalars(select(Fingerprint).where(Fingerprint.id.in_(hit_ids)))}
+        {
+            row.id: row
+            for row in session.execute(
+                select(Fingerprint.id, Fingerprint.status, Fingerprint.case_id).where(
+                    Fingerprint.id.in_(hit_ids)
+                )
+            )
+        }
         if hit_ids
         else {}
     )
+    now = utcnow()
+    events: list[dict[str, Any]] = []
+    looked_up: list[str | None] = []
     for position, (content_id, hits) in enumerate(queries):
         verdicts = []
         for signal, hit in hits:
             fp = found.get(hit.fingerprint_id)
             if fp is None or fp.status != "active":
                 continue
-            review = hit.list.action == "review"
-            event = MatchEvent(
-                public_id=security.new_public_id(),
-                fingerprint_id=fp.id,
-                list_id=hit.list.id,
-                case_id=fp.case_id,
-                platform_id=platform_id,
-                content_id=content_id,
-                signal=signal,
-                distance=hit.distance,
-                action=hit.list.action,
-                status="pending_review" if review else "open",
+            public_id = security.new_public_id()
+            events.append(
+                {
+                    "public_id": public_id,
+                    "fingerprint_id": fp.id,
+                    "list_id": hit.list.id,
+                    "case_id": fp.case_id,
+                    "platform_id": platform_id,
+                    "content_id": content_id,
+                    "signal": signal,
+                    "distance": hit.distance,
+                    "action": hit.list.action,
+                    "status": "pending_review" if hit.list.action == "review" else "open",
+                    "created_at": now,
+                }
             )
-            session.add(event)
-            made.append((event, query_pdq[position] if query_pdq else None))
-            touched.add(fp.id)
-            verdicts.append(Verdict(event.public_id, hit.list.name, hit.list.action, signal, hit.distance))
+            looked_up.append(query_pdq[position] if query_pdq else None)
+            verdicts.append(Verdict(public_id, hit.list.name, hit.list.action, signal, hit.distance))
         out.append(verdicts)
-    session.flush()
-    evidence_log.on_matches(session, (e for e, _ in made), {e.id: p for e, p in made if p})
-    _maybe_quarantine(session, [found[i] for i in touched], settings)
+    if events:
+        session.execute(insert(MatchEvent), events)
+        evidence_log.on_matches(session, events, looked_up)
+        _maybe_quarantine(session, sorted({e["fingerprint_id"] for e in events}), settings)
     return out
 
 
-def _maybe_quarantine(session: Session, fingerprints: Sequence[Fingerprint], settings: Any) -> None:
+def _maybe_quarantine(session: Session, fingerprint_ids: Sequence[int], settings: Any) -> None:
     """Quarantine the fingerprints that matched more distinct contents than any real case does."""
-    if not fingerprints:
-        return
     window = utcnow() - timedelta(hours=settings.quarantine_window_hours)
-    # Counted since the window began or since a reviewer released it, whichever is later: a
-    # released fingerprint starts afresh. One grouped query for the whole batch.
-    counts = dict(
-        session.execute(
-            select(
-                MatchEvent.fingerprint_id,
-                func.count(func.distinct(func.coalesce(MatchEvent.content_id, MatchEvent.public_id))),
-            )
-            .join(Fingerprint, Fingerprint.id == MatchEvent.fingerprint_id)
-            .where(
-                MatchEvent.fingerprint_id.in_([fp.id for fp in fingerprints]),
-                MatchEvent.created_at >= window,
-                MatchEvent.created_at >= Fingerprint.changed_at,
-            )
+    # First the events in the window, from the (fingerprint, time) index alone: their number
+    # bounds the distinct contents from above, and is under the threshold for nearly every
+    # fingerprint, so the exact count below reads the match rows of the few others only.
+    suspects = [
+        fingerprint_id
+        for fingerprint_id, events in session.execute(
+            select(MatchEvent.fingerprint_id, func.count())
+            .where(MatchEvent.fingerprint_id.in_(fingerprint_ids), MatchEvent.created_at >= window)
             .group_by(MatchEvent.fingerprint_id)
-        ).all()
-    )
-    for fp in fingerprints:
-        distinct = counts.get(fp.id, 0)
-        if distinct > settings.quarantine_distinct and fp.status == "active":
+        )
+        if events > settings.quarantine_distinct
+    ]
+    if not suspects:
+        return
+    # Counted since the window began or since a reviewer released it, whichever is later: a
+    # released fingerprint starts afresh.
+    counts = session.execute(
+        select(
+            MatchEvent.fingerprint_id,
+            func.count(func.distinct(func.coalesce(MatchEvent.content_id, MatchEvent.public_id))),
+        )
+        .join(Fingerprint, Fingerprint.id == MatchEvent.fingerprint_id)
+        .where(
+            MatchEvent.fingerprint_id.in_(suspects),
+            MatchEvent.created_at >= window,
+            MatchEvent.created_at >= Fingerprint.changed_at,
+        )
+        .group_by(MatchEvent.fingerprint_id)
+    ).all()
+    for fingerprint_id, distinct in counts:
+        if distinct <= settings.quarantine_distinct:
+            continue
+        fp = session.get(Fingerprint, fingerprint_id)
+        if fp is not None and fp.status == "active":
             set_status(session, fingerprints=[fp], status="quarantined")
             audit(
                 session,

@@ -6,8 +6,11 @@ Every read of a case writes an audit entry in the same transaction.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -34,11 +37,26 @@ def find_case(session: Session, number: str) -> Case:
 
 def trace(session: Session, *, case: Case, actor: str) -> graph.Trace:
     """The spread graph of a case, from its evidence log (the log is the single source)."""
-    events = evidence_log.events(evidence_log.entry_texts(session, case.id))
-    result = graph.build(events, case=case.number)
+    with collector_paused():
+        events = evidence_log.events(evidence_log.entry_texts(session, case.id))
+        result = graph.build(events, case=case.number)
     result.chats = chats(session, case=case, messages=False) or result.chats
     store.audit(session, actor=actor, action="case.trace.read", case_id=case.id, events=len(events))
     return result
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a trace builds its objects: a 100,000-event case makes
+    a million small dicts and strings, none in a cycle, and the collector's repeated passes over
+    them took half the time of parsing and building."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def grants(session: Session, *, case: Case) -> list[dict[str, Any]]:
@@ -232,7 +250,8 @@ def export(session: Session, *, case: Case, key: Any, actor: str) -> bytes:
 
     evidence_log.checkpoint(session, case=case, key=key)
     case_links = evidence_log.links(session, case.id)
-    result = graph.build(evidence_log.events(case_links), case=case.number)
+    with collector_paused():
+        result = graph.build(evidence_log.events(case_links), case=case.number)
     case_chats = chats(session, case=case)
     result.chats = [{k: v for k, v in c.items() if k != "all_messages"} for c in case_chats]
     data = bundle.build(

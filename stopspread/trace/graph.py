@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numba import njit
 
+from stopspread.index._kernels import popcount64
 from stopspread.trace.chain import iso, parse_iso
 
 #: Bits added to an inferred edge's cost when it crosses platforms (a re-upload elsewhere is
@@ -223,8 +225,7 @@ def infer_parents(
     """child id → (parent id, cost in bits) for observed copies without an explicit parent.
 
     Candidates are the up to ``window`` copies of the same original seen before the child (all
-    platforms); the cheapest wins, ties going to the older copy. Vectorised per lag: one numpy
-    pass per lag over all copies of an original, not one per pair.
+    platforms); the cheapest wins, ties going to the older copy.
     """
     groups: dict[int | None, list[Copy]] = defaultdict(list)
     for copy in copies.values():
@@ -235,36 +236,55 @@ def infer_parents(
         if original is None or len(members) < 2:
             continue
         members.sort(key=lambda c: (c.first_seen, c.id))
-        n = len(members)
         words, known = _pdq_words(members)
         hours = _hours_of([c.first_seen for c in members])
         dist = np.array([c.distance if c.distance is not None else 0 for c in members], np.float64)
         platform_ids = {p: i for i, p in enumerate(sorted({c.platform for c in members}))}
-        platform = np.array([platform_ids[c.platform] for c in members])
-        lags = min(window, n - 1)
-        cost = np.full((n, lags), np.inf)
-        for lag in range(1, lags + 1):
-            child, parent = np.arange(lag, n), np.arange(0, n - lag)
-            both = known[child] & known[parent]
-            bits = np.bitwise_count(words[child] ^ words[parent]).sum(axis=1).astype(np.float64)
-            gap = dist[child] - dist[parent]
-            # Without both PDQs: the difference of distances to the original bounds the distance
-            # between the copies from below; a parent noisier than its child is unlikely, so a
-            # negative gap counts double.
-            lower = np.where(gap >= 0, gap, -2 * gap) + DISTANCE_ONLY_BITS
-            c = np.where(both, bits, lower)
-            c += np.where(platform[child] != platform[parent], CROSS_PLATFORM_BITS, 0.0)
-            c += (hours[child] - hours[parent]) * BITS_PER_HOUR
-            c -= lag * 1e-9  # equal cost: the older candidate (it had longer to be forwarded)
-            cost[lag:, lag - 1] = c
-        best = np.argmin(cost, axis=1)
-        chosen = cost[np.arange(n), best].tolist()
-        sources = (np.arange(n) - best - 1).tolist()
+        platform = np.array([platform_ids[c.platform] for c in members], np.int64)
+        sources, costs = _cheapest_parents(words, known, hours, dist, platform, window)
         ids = [c.id for c in members]
-        for i in range(1, n):
-            if ids[i] not in explicit:
-                inferred[ids[i]] = (ids[sources[i]], chosen[i])
+        for i, (source, cost) in enumerate(zip(sources.tolist(), costs.tolist(), strict=True)):
+            if i and ids[i] not in explicit:
+                inferred[ids[i]] = (ids[source], cost)
     return inferred
+
+
+@njit(cache=True, nogil=True)
+def _cheapest_parents(
+    words: np.ndarray,
+    known: np.ndarray,
+    hours: np.ndarray,
+    dist: np.ndarray,
+    platform: np.ndarray,
+    window: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each copy (in time order) the earlier copy within ``window`` of least cost, and the
+    cost; ties go to the older candidate (it had longer to be forwarded)."""
+    n = words.shape[0]
+    sources = np.full(n, -1, np.int64)
+    costs = np.full(n, np.inf)
+    for child in range(1, n):
+        best, best_cost = -1, np.inf
+        for lag in range(1, min(window, child) + 1):
+            parent = child - lag
+            if known[child] and known[parent]:
+                cost = 0.0
+                for w in range(4):
+                    cost += popcount64(words[child, w] ^ words[parent, w])
+            else:
+                # Without both PDQs: the difference of distances to the original bounds the
+                # distance between the copies from below; a parent noisier than its child is
+                # unlikely, so a negative gap counts double.
+                gap = dist[child] - dist[parent]
+                cost = (gap if gap >= 0 else -2 * gap) + DISTANCE_ONLY_BITS
+            if platform[child] != platform[parent]:
+                cost += CROSS_PLATFORM_BITS
+            cost += (hours[child] - hours[parent]) * BITS_PER_HOUR
+            cost -= lag * 1e-9
+            if cost < best_cost:
+                best, best_cost = parent, cost
+        sources[child], costs[child] = best, best_cost
+    return sources, costs
 
 
 # --- the trace -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ a unique (case, position) index turns any race that slipped through into an erro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,28 +106,28 @@ def _platform_names(session: Session, platform_ids: Iterable[int]) -> dict[int, 
 
 
 def on_matches(
-    session: Session, events: Iterable[MatchEvent], query_pdq: dict[int, str] | None = None
+    session: Session, events: Sequence[Mapping[str, Any]], query_pdq: Sequence[str | None]
 ) -> None:
-    """Log the match events that belong to a case. ``query_pdq`` maps an event's id to the PDQ the
-    platform looked up: with it the spread graph can measure copy-to-copy similarity."""
-    events = [e for e in events if e.case_id is not None]  # curated lists have no victim's case
-    names = _platform_names(session, (e.platform_id for e in events))
+    """Log the match events (rows of ``matches``) that belong to a case. ``query_pdq`` holds, per
+    event, the PDQ the platform looked up where known: with it the spread graph can measure
+    copy-to-copy similarity."""
+    mine = [(e, pdq) for e, pdq in zip(events, query_pdq, strict=True) if e["case_id"] is not None]
+    names = _platform_names(session, (e["platform_id"] for e, _ in mine))
     new = []
-    for event in events:
+    for event, pdq in mine:  # curated lists have no victim's case
         body: dict[str, Any] = {
-            "match_id": event.public_id,
-            "fingerprint_id": event.fingerprint_id,
-            "list_id": event.list_id,
-            "platform": names.get(event.platform_id, str(event.platform_id)),
-            "content_id": event.content_id,
-            "signal": event.signal,
-            "distance": event.distance,
-            "action": event.action,
+            "match_id": event["public_id"],
+            "fingerprint_id": event["fingerprint_id"],
+            "list_id": event["list_id"],
+            "platform": names.get(event["platform_id"], str(event["platform_id"])),
+            "content_id": event["content_id"],
+            "signal": event["signal"],
+            "distance": event["distance"],
+            "action": event["action"],
         }
-        pdq = (query_pdq or {}).get(event.id)
         if pdq:
             body["query_pdq"] = pdq.lower()
-        new.append(NewEvent(event.case_id, "match", event.created_at or utcnow(), body))
+        new.append(NewEvent(event["case_id"], "match", event["created_at"], body))
     append(session, new)
 
 
