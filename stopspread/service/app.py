@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -153,6 +154,12 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(Guard, settings=settings)
 
 
+# Request ids only need to be unique, not secret: a per-process prefix and a counter (uuid4 reads
+# the kernel's random source on every request).
+_ID_PREFIX = secrets.token_hex(4)
+_request_numbers = itertools.count(1)
+
+
 class Guard:
     """Refuses media and oversized bodies before anything reads them; logs and counts requests.
 
@@ -169,7 +176,7 @@ class Guard:
             return
         started = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request_id = headers.get("x-request-id") or f"{_ID_PREFIX}-{next(_request_numbers):x}"
         method = scope["method"]
         content_type = headers.get("content-type", "").lower()
         length = headers.get("content-length")

@@ -240,32 +240,20 @@ def revoke_grant(
 platform = APIRouter(prefix="/v1", tags=["platforms"])
 
 
-def _lookup(state: State, session: Session, key: ApiKey, signals: list[Signal]) -> list[LookupResult]:
+async def _lookup(state: State, key: ApiKey, signals: list[Signal]) -> list[LookupResult]:
+    """A platform's lookup: the blocking part (database, index) in one worker thread."""
     wait = state.lookup_limits.take(f"key:{key.id}", cost=len(signals))
     if wait:
         raise Problem(
             429, "Too many lookups", "this key's lookup rate is exceeded", retry_after=max(1, round(wait))
         )
-    _ready(state, session)
-    per_query: list[list[tuple[str, Hit]]] = [[] for _ in signals]
-    try:
-        pdq_at = [i for i, s in enumerate(signals) if s.pdq]
-        if pdq_at:
-            hashes = PdqSignal.to_array([PdqSignal.validate(signals[i].pdq or "") for i in pdq_at])
-            for i, hits in zip(pdq_at, state.index.lookup(hashes), strict=True):
-                per_query[i].extend(("pdq", h) for h in hits)
-        for kind, validator in (("md5", Md5Signal), ("sha256", Sha256Signal)):
-            values = {
-                i: validator.validate(getattr(s, kind)) for i, s in enumerate(signals) if getattr(s, kind)
-            }
-            if values:
-                found = store.digest_hits(
-                    session, kind=kind, values=list(values.values()), lists=state.index.lists
-                )
-                for i, value in values.items():
-                    per_query[i].extend((kind, h) for h in found.get(value, []))
-    except InvalidSignalError as exc:
-        raise Problem(422, "Invalid signal", str(exc)) from exc
+    return await run_in_threadpool(_lookup_blocking, state, key, signals)
+
+
+def _lookup_blocking(state: State, key: ApiKey, signals: list[Signal]) -> list[LookupResult]:
+    with state.sessions() as session:
+        _ready(state, session)
+        per_query = _hits_per_query(state, session, signals)
     # One match per fingerprint per query, its best signal.
     queries = []
     for s, hits in zip(signals, per_query, strict=True):
@@ -275,7 +263,6 @@ def _lookup(state: State, session: Session, key: ApiKey, signals: list[Signal]) 
                 best[hit.fingerprint_id] = (signal, hit)
         queries.append((s.content_id, list(best.values())))
     assert key.platform_id is not None
-    session.rollback()  # end the read transaction: the recorder writes on its own connection
     verdicts = state.recorder.record(
         platform_id=key.platform_id, queries=queries, query_pdq=[s.pdq for s in signals]
     )
@@ -295,18 +282,40 @@ def _lookup(state: State, session: Session, key: ApiKey, signals: list[Signal]) 
     ]
 
 
+def _hits_per_query(state: State, session: Session, signals: list[Signal]) -> list[list[tuple[str, Hit]]]:
+    per_query: list[list[tuple[str, Hit]]] = [[] for _ in signals]
+    try:
+        pdq_at = [i for i, s in enumerate(signals) if s.pdq]
+        if pdq_at:
+            hashes = PdqSignal.to_array([PdqSignal.validate(signals[i].pdq or "") for i in pdq_at])
+            for i, hits in zip(pdq_at, state.index.lookup(hashes), strict=True):
+                per_query[i].extend(("pdq", h) for h in hits)
+        for kind, validator in (("md5", Md5Signal), ("sha256", Sha256Signal)):
+            values = {
+                i: validator.validate(getattr(s, kind)) for i, s in enumerate(signals) if getattr(s, kind)
+            }
+            if values:
+                found = store.digest_hits(
+                    session, kind=kind, values=list(values.values()), lists=state.index.lists
+                )
+                for i, value in values.items():
+                    per_query[i].extend((kind, h) for h in found.get(value, []))
+    except InvalidSignalError as exc:
+        raise Problem(422, "Invalid signal", str(exc)) from exc
+    return per_query
+
+
 @platform.post("/match", response_model=LookupOut, responses=PROBLEM_RESPONSES)
-def match_batch(body: LookupIn, key: PlatformKey, state: StateDep, session: SessionDep) -> LookupOut:
+async def match_batch(body: LookupIn, key: PlatformKey, state: StateDep) -> LookupOut:
     """Check up to 1000 fingerprints of uploads or forwards. A match says what the list's policy is
     (block, or hold for review) and gives a match id to report against; nothing about the victim."""
-    return LookupOut(results=_lookup(state, session, key, body.signals))
+    return LookupOut(results=await _lookup(state, key, body.signals))
 
 
 @platform.get("/match", response_model=LookupResult, responses=PROBLEM_RESPONSES)
-def match_one(
+async def match_one(
     key: PlatformKey,
     state: StateDep,
-    session: SessionDep,
     pdq: str | None = None,
     md5: str | None = None,
     sha256: str | None = None,
@@ -314,7 +323,7 @@ def match_one(
 ) -> LookupResult:
     if not (pdq or md5 or sha256):
         raise Problem(422, "Invalid request", "give pdq, md5 or sha256")
-    return _lookup(state, session, key, [Signal(pdq=pdq, md5=md5, sha256=sha256, content_id=content_id)])[0]
+    return (await _lookup(state, key, [Signal(pdq=pdq, md5=md5, sha256=sha256, content_id=content_id)]))[0]
 
 
 @platform.post("/reports", status_code=201, response_model=Accepted, responses=PROBLEM_RESPONSES)
