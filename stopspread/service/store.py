@@ -449,7 +449,7 @@ def record_matches(
             verdicts.append(Verdict(public_id, hit.list.name, hit.list.action, signal, hit.distance))
         out.append(verdicts)
     if events:
-        session.execute(insert(MatchEvent), events)
+        session.execute(insert(MatchEvent.__table__), events)  # Core: no ORM bookkeeping per row
         evidence_log.on_matches(session, events, looked_up)
         _maybe_quarantine(session, sorted({e["fingerprint_id"] for e in events}), settings)
     return out

@@ -113,7 +113,7 @@ class MatchEvent(Base):
     __tablename__ = "matches"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
-    fingerprint_id: Mapped[int] = mapped_column(ForeignKey("fingerprints.id"), index=True)
+    fingerprint_id: Mapped[int] = mapped_column(ForeignKey("fingerprints.id"))  # ix_matches_fp_time
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id"))

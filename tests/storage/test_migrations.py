@@ -36,3 +36,18 @@ def test_up_down_up(database_url: str, tmp_path) -> None:  # type: ignore[no-unt
     with engine.connect() as connection, pytest.raises(DBAPIError, match="append-only"):
         connection.execute(text("DELETE FROM audit_log"))
     engine.dispose()
+
+
+def test_migrations_build_the_schema_the_models_describe(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from stopspread.storage.models import Base
+
+    url = database_url or f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert differences == []
