@@ -240,13 +240,19 @@ def revoke_grant(
 platform = APIRouter(prefix="/v1", tags=["platforms"])
 
 
-async def _lookup(state: State, key: ApiKey, signals: list[Signal]) -> list[LookupResult]:
-    """A platform's lookup: the blocking part (database, index) in one worker thread."""
-    wait = state.lookup_limits.take(f"key:{key.id}", cost=len(signals))
+def _take_lookups(state: State, key: ApiKey, count: int) -> None:
+    """Every matching route draws on the key's lookup budget: a platform probing the list with
+    variations of a picture must not be able to map it."""
+    wait = state.lookup_limits.take(f"key:{key.id}", cost=count)
     if wait:
         raise Problem(
             429, "Too many lookups", "this key's lookup rate is exceeded", retry_after=max(1, round(wait))
         )
+
+
+async def _lookup(state: State, key: ApiKey, signals: list[Signal]) -> list[LookupResult]:
+    """A platform's lookup: the blocking part (database, index) in one worker thread."""
+    _take_lookups(state, key, len(signals))
     return await run_in_threadpool(_lookup_blocking, state, key, signals)
 
 
@@ -357,39 +363,43 @@ def sync(
 hma = APIRouter(prefix="/m", tags=["HMA-compatible matching"])
 
 
-def _hma_hits(state: State, session: Session, signal_type: str, signal: str) -> list[Hit]:
+def _hma_signal(state: State, key: ApiKey, signal_type: str, signal: str) -> str:
     if signal_type != "pdq":
         raise Problem(400, f"No such SignalType '{signal_type}'", "stopspread's HMA routes serve 'pdq'")
     try:
         value = PdqSignal.validate(signal)
     except InvalidSignalError as exc:
         raise Problem(400, f"invalid signal type: {exc}") from exc
-    _ready(state, session)
-    return state.index.lookup(PdqSignal.to_array([value]))[0]
+    _take_lookups(state, key, 1)
+    return value
 
 
-@hma.get("/lookup", responses=PROBLEM_RESPONSES)
-def hma_lookup(
-    key: PlatformKey, state: StateDep, session: SessionDep, signal_type: str, signal: str
-) -> list[str]:
-    """The names of the lists ("banks") the hash matches, as HMA's `GET /m/lookup` answers."""
-    hits = _hma_hits(state, session, signal_type, signal)
+def _index_hits(state: State, pdq: str) -> list[Hit]:
+    with state.sessions() as session:
+        _ready(state, session)
+    return state.index.lookup(PdqSignal.to_array([pdq]))[0]
+
+
+def _hma_lookup(state: State, key: ApiKey, pdq: str) -> list[str]:
+    hits = _index_hits(state, pdq)
     assert key.platform_id is not None
-    session.rollback()  # end the read transaction: the recorder writes on its own connection
     state.recorder.record(platform_id=key.platform_id, queries=[(None, [("pdq", h) for h in hits])])
     return sorted({h.list.name for h in hits})
 
 
+@hma.get("/lookup", responses=PROBLEM_RESPONSES)
+async def hma_lookup(key: PlatformKey, state: StateDep, signal_type: str, signal: str) -> list[str]:
+    """The names of the lists ("banks") the hash matches, as HMA's `GET /m/lookup` answers."""
+    pdq = _hma_signal(state, key, signal_type, signal)
+    return await run_in_threadpool(_hma_lookup, state, key, pdq)
+
+
 @hma.get("/raw_lookup", responses=PROBLEM_RESPONSES)
-def hma_raw_lookup(
-    key: PlatformKey,
-    state: StateDep,
-    session: SessionDep,
-    signal_type: str,
-    signal: str,
-    include_distance: bool = False,
+async def hma_raw_lookup(
+    key: PlatformKey, state: StateDep, signal_type: str, signal: str, include_distance: bool = False
 ) -> dict[str, Any]:
-    hits = _hma_hits(state, session, signal_type, signal)
+    pdq = _hma_signal(state, key, signal_type, signal)
+    hits = await run_in_threadpool(_index_hits, state, pdq)
     if include_distance:
         return {"matches": [{"content_id": h.fingerprint_id, "distance": str(h.distance)} for h in hits]}
     return {"matches": [h.fingerprint_id for h in hits]}
