@@ -1,4 +1,5 @@
-"""Hashed sparse features of canonical tokens: words, word pairs, skip pairs and character n-grams.
+"""Hashed sparse features of canonical tokens: words, word pairs, skip pairs, character n-grams and
+words in their message's context.
 
 Character n-grams carry the model over typos and spellings it never saw ("mandame", "mandamee",
 "mnd"); word pairs carry the structure ("or your", "si no"); skip pairs (a word and the one two
@@ -22,6 +23,53 @@ DIM = 1 << DIM_BITS
 _MASK = DIM - 1
 CHAR_NGRAMS = (3, 4, 5)
 
+# Message-level context that a bag of n-grams cannot see: whether the message names pics or videos
+# (or "what you sent me") anywhere, and whether it reports someone else's words ("he said", "dice
+# que"). Each word is also hashed with this context, so the model can learn that "everyone", "or"
+# and "post" are threats only when the message is about pics, and that a threat quoted in the third
+# person is usually someone helping. Canonical forms (see normalize.SPELLINGS): "pix", "fotos" and
+# "vids" are already "pic" and "video" here.
+MEDIA_WORDS = frozenset(
+    [
+        "pic",
+        "video",
+        "nudes",
+        "pack",
+        "selfie",
+        "videocall",
+        "camera",
+        "sent",
+        "mandaste",
+        "enviaste",
+        "pasaste",
+        "mandado",
+        "enviado",
+    ]
+)
+REPORT_WORDS = frozenset(
+    [
+        "said",
+        "says",
+        "saying",
+        "told",
+        "tells",
+        "threatened",
+        "threatens",
+        "threatening",
+        "claims",
+        "dice",
+        "dijo",
+        "dijeron",
+        "dicen",
+        "diciendo",
+        "decia",
+        "amenazo",
+        "amenaza",
+        "amenazando",
+        "amenazaba",
+    ]
+)
+
 
 def _bucket(feature: str) -> int:
     return zlib.crc32(feature.encode("utf-8")) & _MASK
@@ -43,6 +91,10 @@ def message_features(tokens: Sequence[Token]) -> tuple[np.ndarray, np.ndarray, n
     (a word pair belongs to its second word), so contributions can be mapped back to words."""
     buckets: list[int] = []
     owners: list[int] = []
+    norms = {token.norm for token in tokens}
+    context = ("m" if not norms.isdisjoint(MEDIA_WORDS) else "-") + (
+        "r" if not norms.isdisjoint(REPORT_WORDS) else "-"
+    )
     previous = before = "<s>"
     for i, token in enumerate(tokens):
         own = token_buckets(token.norm)
@@ -50,7 +102,8 @@ def message_features(tokens: Sequence[Token]) -> tuple[np.ndarray, np.ndarray, n
         owners.extend([i] * len(own))
         buckets.append(_bucket(f"b:{previous} {token.norm}"))
         buckets.append(_bucket(f"s:{before} {token.norm}"))
-        owners.extend((i, i))
+        buckets.append(_bucket(f"k:{context} {token.norm}"))
+        owners.extend((i, i, i))
         before, previous = previous, token.norm
     if tokens:
         buckets.append(_bucket(f"b:{previous} </s>"))

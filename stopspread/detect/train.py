@@ -173,7 +173,26 @@ def _corpus_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def train(out: Path, log=print) -> Model:
+def per_kind_rates(examples, flagged: np.ndarray) -> dict[str, tuple[float, int]]:
+    """Per section and language: the share flagged (a false-positive rate for benign kinds, recall for
+    the categories), on held-out templates."""
+    totals: dict[str, list[int]] = {}
+    for example, hit in zip(examples, flagged, strict=True):
+        for key in (example.kind, f"{example.kind}/{example.lang}"):
+            count = totals.setdefault(key, [0, 0])
+            count[0] += int(hit)
+            count[1] += 1
+    return {k: (hits / n, n) for k, (hits, n) in sorted(totals.items())}
+
+
+def _by_group(examples) -> dict[str, np.ndarray]:
+    groups: dict[str, list[int]] = {}
+    for i, example in enumerate(examples):
+        groups.setdefault(example.group, []).append(i)
+    return {g: np.array(idx) for g, idx in groups.items()}
+
+
+def train(out: Path, log=print, cv_only: bool = False, cv_only_show: int = 40) -> Model | None:
     started = time.perf_counter()
     examples = build_corpus()
     rows, cols, vals = batch_matrix([tokenize(e.text) for e in examples])
@@ -203,6 +222,20 @@ def train(out: Path, log=print) -> Model:
         for name, mask in (("all", np.ones(len(y), bool)), ("en", lang == 0), ("es", lang == 1))
     }
     log(f"threshold {threshold}; held-out-template figures: {json.dumps(cv)}")
+    flagged = calibrated >= threshold
+    kind_fpr = per_kind_rates(examples, flagged)
+    for kind, (rate, n) in kind_fpr.items():
+        log(f"  {kind:32s} {'FPR' if kind.startswith('benign') else 'recall'} {rate:.3f} ({n})")
+    if cv_only:
+        worst = sorted(
+            ((float(np.mean(flagged[idx] != y[idx])), group) for group, idx in _by_group(examples).items()),
+            reverse=True,
+        )
+        log("templates most often wrong on held-out folds:")
+        for rate, group in worst[:cv_only_show]:
+            first = next(e for e in examples if e.group == group)
+            log(f"  {rate:.2f} {group} {first.kind}: {first.text}")
+        return None
 
     w, b = fit_nb_logistic(x, y, _balanced(y))
     positive = np.flatnonzero(y == 1)
@@ -223,6 +256,9 @@ def train(out: Path, log=print) -> Model:
             "corpus_sha256_16": _corpus_digest(),
             "corpus_messages": len(examples),
             "held_out_template_figures": cv,
+            "held_out_template_flag_rates": {
+                k: round(r, 4) for k, (r, _) in kind_fpr.items() if "/" not in k
+            },
             "l2": L2,
             "epochs": EPOCHS,
             "nb_alpha": NB_ALPHA,
@@ -237,8 +273,12 @@ def train(out: Path, log=print) -> Model:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("weights") / MODEL_FILE)
+    parser.add_argument(
+        "--cv-only", action="store_true", help="cross-validate, print the worst templates, write nothing"
+    )
+    parser.add_argument("--show", type=int, default=40, help="with --cv-only: how many templates to list")
     args = parser.parse_args()
-    train(args.out)
+    train(args.out, cv_only=args.cv_only, cv_only_show=args.show)
 
 
 if __name__ == "__main__":

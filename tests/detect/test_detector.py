@@ -159,3 +159,28 @@ def test_the_model_records_its_held_out_template_figures(detector):
     for lang in ("en", "es"):
         assert figures[lang]["precision"] >= 0.9 and figures[lang]["f1"] >= 0.9, (lang, figures[lang])
     assert 0.3 <= detector.model.threshold < 0.9
+
+
+def test_words_carry_their_message_context():
+    """The same word gets a different context feature with and without pics in the message, and
+    when the message reports someone else's words."""
+    from stopspread.detect.features import _bucket, message_features
+    from stopspread.detect.normalize import tokenize
+
+    def context_buckets(text: str) -> set[int]:
+        return set(message_features(tokenize(text))[0].tolist())
+
+    plain = context_buckets("pay me or i tell everyone")
+    media = context_buckets("pay me or i tell everyone about ur pix")
+    reported = context_buckets("he said pay me or he tells everyone about ur fotos")
+    assert _bucket("k:-- everyone") in plain and _bucket("k:m- everyone") not in plain
+    assert _bucket("k:m- everyone") in media
+    assert _bucket("k:mr everyone") in reported
+
+
+def test_the_model_records_held_out_flag_rates_per_kind(detector):
+    """Hard negatives stay rare false positives on templates the model had not seen."""
+    rates = detector.model.meta["held_out_template_flag_rates"]
+    for kind in ("benign:unrelated_threat", "benign:support", "benign:banter", "benign:news"):
+        assert rates[kind] <= 0.06, (kind, rates[kind])
+    assert rates["threat_to_share"] >= 0.9
