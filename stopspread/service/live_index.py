@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -37,6 +38,8 @@ log = logging.getLogger("stopspread.index")
 SLOT_BITS = 12
 MAX_SLOTS = 1 << SLOT_BITS
 # Thresholds and actions of lists change rarely and outside the change log: re-read this often.
+#: A snapshot's scratch folder this old belongs to a process that died while writing it.
+STALE_SCRATCH_SECONDS = 3600.0
 LISTS_REFRESH_SECONDS = 2.0
 # Largest threshold a list may set: beyond ~60 bits unrelated pictures start to meet.
 MAX_THRESHOLD = 63
@@ -120,7 +123,8 @@ class LiveIndex:
             name = f"snapshot-{self.seq:012d}"
             target = self.snapshot_dir / name
             if not target.exists():
-                scratch = self.snapshot_dir / f".{name}.{threading.get_ident()}"
+                # Per process and thread: the workers of one server snapshot the same folder.
+                scratch = self.snapshot_dir / f".{name}.{os.getpid()}.{threading.get_ident()}"
                 shutil.rmtree(scratch, ignore_errors=True)
                 scratch.mkdir(parents=True)
                 self.pdq.save(scratch / "pdq")
@@ -133,6 +137,11 @@ class LiveIndex:
             for old in self.snapshot_dir.glob("snapshot-*"):
                 if old.name != name:
                     shutil.rmtree(old, ignore_errors=True)
+            # Scratch folders of snapshots cut short (a killed process) would pile up, a gigabyte
+            # each at 10M entries; one still being written by another worker is far younger.
+            for stale in self.snapshot_dir.glob(".snapshot-*"):
+                if time.time() - stale.stat().st_mtime > STALE_SCRATCH_SECONDS:
+                    shutil.rmtree(stale, ignore_errors=True)
             self._since_snapshot = 0
             return target
 
