@@ -588,5 +588,7 @@ def metrics(state: StateDep) -> Response:
 
 
 def mount(app: FastAPI) -> None:
-    for router in (cases, platform, hma, review, investigate, investigator_page, ops):
+    # Routes are matched in order, one pattern after another: the lookups platforms make
+    # thousands of times a second come first.
+    for router in (platform, hma, ops, cases, review, investigate, investigator_page):
         app.include_router(router)
