@@ -130,7 +130,13 @@ class LiveIndex:
                 self.pdq.save(scratch / "pdq")
                 np.save(scratch / "lists.npy", self._list_of)
                 (scratch / "state.json").write_text(json.dumps({"seq": self.seq, "size": self.size}))
-                scratch.rename(target)
+                try:
+                    scratch.rename(target)
+                except OSError:
+                    if not target.exists():
+                        raise
+                    # Another worker wrote the same snapshot first (they all snapshot at shutdown).
+                    shutil.rmtree(scratch, ignore_errors=True)
             pointer = self.snapshot_dir / "CURRENT.tmp"
             pointer.write_text(name)
             pointer.replace(self.snapshot_dir / "CURRENT")
