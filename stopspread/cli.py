@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from stopspread import __version__
+from stopspread import __version__, pipeline
 from stopspread.errors import InvalidSignalError, StopspreadError
 from stopspread.listio import read_records
 from stopspread.matcher import Matcher
@@ -152,6 +152,12 @@ def _output(path: Path) -> Iterator[TextIO]:
         tmp.unlink(missing_ok=True)
 
 
+def _one_decoder_per_file() -> None:
+    # Worker processes already keep every core busy with a file each: more threads per file
+    # would only add CPU time (pipeline.VIDEO_DECODERS).
+    pipeline.VIDEO_DECODERS = 1
+
+
 def _run_parallel(
     work: Callable[[Path], Any], crashed: Callable[[Path], Any], paths: list[Path], jobs: int, label: str
 ) -> Iterator[tuple[Path, Any]]:
@@ -177,7 +183,7 @@ def _run_parallel(
                 yield path, work(path)
             return
         done = 0
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_one_decoder_per_file) as pool:
             futures = [pool.submit(work, path) for path in paths]
             try:
                 for path, future in zip(paths, futures, strict=True):

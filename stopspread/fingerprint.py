@@ -137,30 +137,36 @@ def image_query(luma: np.ndarray, *, features: int = local.QUERY_FEATURES) -> Im
 
 
 def fingerprint_video(frames: Iterable[tuple[float, np.ndarray]]) -> VideoFingerprint:
-    """Fingerprint of an original video from its sampled (time, luma) frames."""
-    collected = list(frames)
-    chosen = _evenly(len(collected), VIDEO_LOCAL_FRAMES)
-    out = []
-    for i, (t, luma) in enumerate(collected):
+    """Fingerprint of an original video from its sampled (time, luma) frames.
+
+    Each frame's PDQ is taken as it arrives (so it overlaps decoding when ``frames`` is decoded
+    in the background); local features once the count, and so the frames chosen, is known.
+    """
+    collected = []
+    for t, luma in frames:
         h, w = luma.shape
         box = content_box(luma)
         hashes, qualities = pdq_math.hash_regions(luma, np.array([box or (0, 0, w, h)]))
+        collected.append((t, luma, box, PdqSignal.to_hex(hashes[0]), int(qualities[0])))
+    chosen = _evenly(len(collected), VIDEO_LOCAL_FRAMES)
+    out = []
+    for i, (t, luma, box, pdq, quality) in enumerate(collected):
         features = (
             local.extract(luma, box, features=VIDEO_FRAME_FEATURES, detection=local.VIDEO_DETECTION)
             if i in chosen
             else None
         )
-        out.append(FrameFingerprint(round(t, 3), PdqSignal.to_hex(hashes[0]), int(qualities[0]), features))
+        out.append(FrameFingerprint(round(t, 3), pdq, quality, features))
     duration = collected[-1][0] + 1 / VIDEO_FPS if collected else 0.0
     return VideoFingerprint(round(duration, 3), out)
 
 
 def video_query(frames: Iterable[tuple[float, np.ndarray]]) -> VideoQuery:
-    collected = list(frames)
-    return VideoQuery(
-        np.array([t for t, _ in collected], dtype=np.float64),
-        [image_query(luma, features=VIDEO_QUERY_FEATURES) for _, luma in collected],
-    )
+    times, queries = [], []
+    for t, luma in frames:  # one by one: overlaps decoding when frames come from the background
+        times.append(t)
+        queries.append(image_query(luma, features=VIDEO_QUERY_FEATURES))
+    return VideoQuery(np.array(times, dtype=np.float64), queries)
 
 
 def _evenly(count: int, most: int) -> set[int]:

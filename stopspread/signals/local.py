@@ -171,7 +171,7 @@ def extract(
     if descriptors is None or not keypoints:
         return LocalFeatures.empty()
     side = float(max(region.shape))
-    points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    points = _positions(keypoints)
     # Normalising by the longer side keeps the aspect ratio, so a similarity transform still fits.
     points /= side
     return LocalFeatures(descriptors, points)
@@ -186,7 +186,7 @@ def _spread_out(keypoints: Sequence[cv2.KeyPoint], shape: tuple[int, ...], count
     if len(keypoints) <= count:
         return list(keypoints)
     h, w = shape[:2]
-    xy = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    xy = _positions(keypoints)
     response = np.array([kp.response for kp in keypoints], dtype=np.float32)
     cell = np.minimum(_GRID - 1, (xy[:, 1] * _GRID / h).astype(np.int64)) * _GRID + np.minimum(
         _GRID - 1, (xy[:, 0] * _GRID / w).astype(np.int64)
@@ -197,6 +197,11 @@ def _spread_out(keypoints: Sequence[cv2.KeyPoint], shape: tuple[int, ...], count
     rank[by_cell] = np.arange(len(keypoints)) - first_of_cell
     chosen = np.lexsort((-response, rank))[:count]
     return [keypoints[i] for i in chosen]
+
+
+def _positions(keypoints: Sequence[cv2.KeyPoint]) -> np.ndarray:
+    """(x, y) of each keypoint as n x 2 float32, in one call (``kp.pt`` one by one costs ~1 us each)."""
+    return np.asarray(cv2.KeyPoint_convert(keypoints), dtype=np.float32).reshape(-1, 2)
 
 
 def verify(query_points: np.ndarray, reference_points: np.ndarray, counted: np.ndarray | None = None) -> int:

@@ -115,7 +115,8 @@ def _runs(mask: np.ndarray, min_length: int) -> list[tuple[int, int, int]]:
     change = np.diff(padded, axis=1)
     # Every line is padded with False at both ends, so its changes alternate start, stop, ...
     # and one pass over the flat array finds both, in line order.
-    flips = np.flatnonzero(change)
+    # (Tested as booleans: numpy's nonzero on int8 is ~50x slower than on bool.)
+    flips = np.flatnonzero(change != 0)
     line, start = np.divmod(flips[0::2], change.shape[1])
     stop = flips[1::2] % change.shape[1]
     long = stop - start >= min_length

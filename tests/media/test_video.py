@@ -113,9 +113,7 @@ def test_min_side_scales_down(clips: dict[str, Path]) -> None:
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_display_rotation_is_applied(tmp_path: Path, rotation: int) -> None:
     img = marker(320, 192)
-    path = write_video(
-        tmp_path / "rot.mp4", frames=[img] * 10, width=320, height=192, rotation=rotation
-    )
+    path = write_video(tmp_path / "rot.mp4", frames=[img] * 10, width=320, height=192, rotation=rotation)
     info = probe_video(path)
     assert info.rotation == rotation % 360
     assert (info.width, info.height) == ((192, 320) if rotation != 180 else (320, 192))
@@ -182,9 +180,7 @@ def test_video_stream_without_frames(tmp_path: Path) -> None:
         video = out.add_stream("mpeg4", rate=25)
         video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
         audio = out.add_stream("aac", rate=16000)
-        frame = av.AudioFrame.from_ndarray(
-            np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
-        )
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
         frame.sample_rate, frame.pts = 16000, 0
         for packet in [*audio.encode(frame), *audio.encode()]:
             out.mux(packet)
@@ -224,3 +220,69 @@ def test_stopping_early_closes_cleanly(clips: dict[str, Path]) -> None:
     first = next(iter(frames))
     assert first.timestamp == 0.0
     frames.close()  # type: ignore[attr-defined]
+
+
+def _same(a: list[VideoFrame], b: list[VideoFrame]) -> bool:
+    return [f.timestamp for f in a] == [f.timestamp for f in b] and all(
+        np.array_equal(x.luma, y.luma) for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_parallel_decoders_yield_the_same_frames(
+    media_videos: list[Path], shared_samples: dict[Path, list[VideoFrame]], clips: dict[str, Path]
+) -> None:
+    for path in media_videos:
+        assert _same(list(sample_frames(path, decoders=2, threads=1)), shared_samples[path]), path
+    for name, path in clips.items():
+        for fps in (1.0, 2.0, 25.0):
+            one = list(sample_frames(path, fps=fps, threads=1))
+            assert _same(list(sample_frames(path, fps=fps, threads=1, decoders=2)), one), (name, fps)
+    data = clips["short_gop"].read_bytes()
+    assert _same(list(sample_frames(data, decoders=3)), list(sample_frames(data)))
+
+
+def test_parallel_decoders_take_long_videos_in_turns(tmp_path: Path) -> None:
+    # 80 s of 1-s GOPs: more work than two runs of _CHUNK_SECONDS, so the decoders alternate.
+    path = write_video(tmp_path / "long.mp4", seconds=80, rate=10, width=64, height=48, gop=10)
+    one = list(sample_frames(path, fps=2.0))
+    assert len(one) == 160
+    assert _same(list(sample_frames(path, fps=2.0, decoders=2)), one)
+
+
+def test_chunks_cut_between_gops() -> None:
+    from stopspread.media.video import _chunks, _plan
+
+    keyframes = [float(k) for k in range(0, 600, 2)]
+    needs = _plan(600.0, 1.0, keyframes)
+    chunks = _chunks(needs, 2)
+    assert [n for chunk in chunks for n in chunk] == needs
+    assert len(chunks) > 2 and len(chunks) % 2 == 0
+    for before, after in itertools.pairwise(chunks):
+        assert before[-1].anchor != after[0].anchor
+    short = _plan(13.0, 1.0, [0.0, 10.0])
+    assert [len(c) for c in _chunks(short, 2)] == [10, 3]
+    assert _chunks(_plan(5.0, 1.0, None), 2) == [_plan(5.0, 1.0, None)]
+
+
+def test_parallel_decoders_on_damaged_files(clips: dict[str, Path]) -> None:
+    data = clips["faststart"].read_bytes()
+    cut = data[: len(data) * 6 // 10]
+    assert _same(list(sample_frames(cut, decoders=2)), list(sample_frames(cut)))
+    with pytest.raises(MediaError, match=r"no decodable|no video stream"):
+        list(sample_frames(data[: len(data) // 20], decoders=2))
+    path = clips["short_gop"]
+    with pytest.raises(MediaLimitError, match="MP"):
+        list(sample_frames(path, decoders=2, limits=MediaLimits(max_pixels=10_000)))
+    with pytest.raises(MediaLimitError, match="decoding stopped"):
+        list(sample_frames(path, decoders=2, limits=MediaLimits(max_decode_seconds=1e-9)))
+    with pytest.raises(ValueError, match="decoders"):
+        sample_frames(path, decoders=0)
+
+
+def test_stopping_early_stops_the_decoder_threads(clips: dict[str, Path]) -> None:
+    import threading
+
+    frames = sample_frames(clips["short_gop"], decoders=2)
+    assert next(iter(frames)).timestamp == 0.0
+    frames.close()  # type: ignore[attr-defined]
+    assert not [t for t in threading.enumerate() if t.name.startswith("stopspread-decoder")]
