@@ -32,9 +32,7 @@ from PIL import Image
 
 from stopspread.pipeline import hash_file, query_file
 
-SHARED = Path(
-    os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared")
-)
+SHARED = Path(os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
 
 
 def _pdqhash_full(path: Path) -> None:
@@ -174,9 +172,7 @@ def _report(
         "|---|---|---|---|---|---|---|",
     ]
     for label in dict.fromkeys(label for label, _, _, _ in rows):
-        ours = next(
-            (w, c) for lab, n, w, c in rows if lab == label and n.startswith("stopspread (original")
-        )
+        ours = next((w, c) for lab, n, w, c in rows if lab == label and n.startswith("stopspread (original"))
         for lab, name, wall, cpu in rows:
             if lab == label:
                 lines.append(
@@ -193,9 +189,7 @@ def _report(
         ]
         vpdq = next(((w, c) for name, w, c in video_rows if name.startswith("vpdq")), None)
         for name, wall_rate, cpu_rate in video_rows:
-            ratios = (
-                (f"{wall_rate / vpdq[0]:.1f}x", f"{cpu_rate / vpdq[1]:.1f}x") if vpdq else ("–", "–")
-            )
+            ratios = (f"{wall_rate / vpdq[0]:.1f}x", f"{cpu_rate / vpdq[1]:.1f}x") if vpdq else ("–", "–")
             lines.append(f"| {name} | {wall_rate:.2f} | {ratios[0]} | {cpu_rate:.2f} | {ratios[1]} |")
     return "\n".join(lines) + "\n"
 

@@ -96,12 +96,8 @@ def pdq_method(data: Path, originals: list[dict], dihedral: bool) -> Callable[[d
 def md5_method(data: Path, originals: list[dict]) -> Callable[[dict], set[str]]:
     by_digest: dict[str, set[str]] = defaultdict(set)
     for entry in originals:
-        by_digest[hashlib.md5((data / entry["path"]).read_bytes()).hexdigest()].add(
-            entry["original"]
-        )
-    return lambda entry: set(
-        by_digest.get(hashlib.md5((data / entry["path"]).read_bytes()).hexdigest(), ())
-    )
+        by_digest[hashlib.md5((data / entry["path"]).read_bytes()).hexdigest()].add(entry["original"])
+    return lambda entry: set(by_digest.get(hashlib.md5((data / entry["path"]).read_bytes()).hexdigest(), ()))
 
 
 def _vpdq_frames(path: Path) -> np.ndarray:
@@ -120,9 +116,7 @@ def vpdq_method(data: Path, originals: list[dict]) -> Callable[[dict], set[str]]
         import vpdq  # noqa: F401
     except ImportError:
         return None
-    listed = [
-        (e["original"], _vpdq_frames(data / e["path"])) for e in originals if e["kind"] == "video"
-    ]
+    listed = [(e["original"], _vpdq_frames(data / e["path"])) for e in originals if e["kind"] == "video"]
 
     def check(entry: dict) -> set[str]:
         if entry["kind"] != "video":
@@ -174,9 +168,7 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--markdown", type=Path)
-    parser.add_argument(
-        "--methods", nargs="*", default=["stopspread", "pdq", "pdq-dihedral", "vpdq", "md5"]
-    )
+    parser.add_argument("--methods", nargs="*", default=["stopspread", "pdq", "pdq-dihedral", "vpdq", "md5"])
     args = parser.parse_args()
     manifest = _load_manifest(args.data)
     originals = [e for e in manifest if e["role"] == "original"]
@@ -228,12 +220,8 @@ def _table(results: dict, command: str) -> str:
         totals = []
         for m in methods:
             cells = [v for (k, _), v in results[m][0].items() if k == kind]
-            totals.append(
-                _pct([sum(c[0] for c in cells), sum(c[1] for c in cells)]) if cells else "–"
-            )
-        lines.append(
-            f"| {kind} | **all families** | | " + " | ".join(f"**{t}**" for t in totals) + " |"
-        )
+            totals.append(_pct([sum(c[0] for c in cells), sum(c[1] for c in cells)]) if cells else "–")
+        lines.append(f"| {kind} | **all families** | | " + " | ".join(f"**{t}**" for t in totals) + " |")
     for kind in ("image", "video"):
         cells = []
         for m in methods:

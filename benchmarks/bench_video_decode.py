@@ -31,9 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stopspread.media import probe_video, sample_frames
 
-SHARED = Path(
-    os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared")
-)
+SHARED = Path(os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
 MIN_SIDE = 256
 
 Sample = tuple[float, np.ndarray]
@@ -63,9 +61,7 @@ def _grid(frames: Iterator[Any], tb: float, fps: float) -> list[Sample]:
     return out
 
 
-def _sequential(
-    skip: str, threads: str = "AUTO", options: dict[str, str] | None = None
-) -> Strategy:
+def _sequential(skip: str, threads: str = "AUTO", options: dict[str, str] | None = None) -> Strategy:
     def run(path: Path, fps: float) -> list[Sample]:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]

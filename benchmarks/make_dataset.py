@@ -98,9 +98,7 @@ class Plan:
     max_photo_side: int | None = None  # quick: photos are shrunk to this long side first
 
 
-FULL = Plan(
-    100, 10, None, None, 12, 12, (10.0, 14.0), ((1280, 720), (1280, 720), (720, 1280)), None, 3
-)
+FULL = Plan(100, 10, None, None, 12, 12, (10.0, 14.0), ((1280, 720), (1280, 720), (720, 1280)), None, 3)
 QUICK = Plan(10, 2, 6, 1, 2, 1, (6.0, 6.0), ((320, 180),), 3, 2, max_photo_side=640)
 
 
@@ -292,9 +290,7 @@ def build(
     photos = sorted((media / "images").glob("*.jpg"))
     shared_videos = sorted((media / "videos").glob("*.mp4"))
     if len(photos) < plan.originals + 10 or (videos and not shared_videos):
-        raise DatasetError(
-            f"shared media not found or incomplete under {media}; set STOPSPREAD_SHARED"
-        )
+        raise DatasetError(f"shared media not found or incomplete under {media}; set STOPSPREAD_SHARED")
     if copies < 1:
         raise DatasetError("--copies-per-family must be at least 1")
     out = out.resolve()
@@ -479,9 +475,7 @@ def build(
     fams = tf.IMAGE_FAMILY_NAMES
     for i, did in enumerate(distractors):
         k = plan.unrelated_image_families or len(fams)
-        chosen_f = (
-            [fams[(i * k + j) % len(fams)] for j in range(k)] if k < len(fams) else list(fams)
-        )
+        chosen_f = [fams[(i * k + j) % len(fams)] for j in range(k)] if k < len(fams) else list(fams)
         for family in chosen_f:
             for n in range(copies):
                 stem = out / "unrelated" / "images" / family / f"{did}__{n}"
@@ -600,9 +594,7 @@ def _image_query(
 ) -> list[Record]:
     if src is None:  # a screenshot original: its file, rendered in phase 1
         src = next(images_o.glob(f"{oid}.*"))
-    return job_image(
-        out, stem, src, family, ("query", oid, family, n), seed, "query", oid, {}, frame_seed
-    )
+    return job_image(out, stem, src, family, ("query", oid, family, n), seed, "query", oid, {}, frame_seed)
 
 
 _COST = {

@@ -184,9 +184,7 @@ def _step_recompress(img: Image.Image, rng: random.Random, tr: _Trace) -> Image.
     """What a messaging app does: long side down to 800-1600 px, then JPEG q 30-80 (70 %),
     WebP q 40-85 (15 %) or PNG (15 %)."""
     target = rng.randint(800, 1600)
-    resample = rng.choice(
-        [Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS]
-    )
+    resample = rng.choice([Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS])
     w, h = img.size
     if max(w, h) > target:
         k = target / max(w, h)
@@ -238,9 +236,7 @@ def _signed_factor(rng: random.Random) -> float:
 def _step_colour(img: Image.Image, rng: random.Random, tr: _Trace) -> Image.Image:
     """One or two of: brightness, contrast, saturation (each x(1 +- 0.15..0.40)), greyscale,
     vintage (sepia 60-100 % + vignette 30-60 %)."""
-    ops = rng.sample(
-        ["brightness", "contrast", "saturation", "greyscale", "vintage"], rng.choice([1, 2])
-    )
+    ops = rng.sample(["brightness", "contrast", "saturation", "greyscale", "vintage"], rng.choice([1, 2]))
     done: list[Params] = []
     for op in ops:
         if op == "greyscale":
@@ -499,9 +495,7 @@ def _draw_sticker(
             width=max(2, round(side / 25)),
         )
     elif kind == "box":
-        d.rectangle(
-            (x, y, x + side * rng.uniform(0.7, 1.6), y + side), fill=(*_any_colour(rng), 255)
-        )
+        d.rectangle((x, y, x + side * rng.uniform(0.7, 1.6), y + side), fill=(*_any_colour(rng), 255))
     else:
         raise ValueError(kind)
     return desc
@@ -589,9 +583,7 @@ def _overlay_layer(
         px = round(band_h * 0.6)
         while px > 8 and _font(px).getlength(text) > 0.92 * w:
             px = round(px * 0.9)
-        d.text(
-            (w / 2, y0 + band_h / 2), text, font=_font(px), fill=(255, 255, 255, 255), anchor="mm"
-        )
+        d.text((w / 2, y0 + band_h / 2), text, font=_font(px), fill=(255, 255, 255, 255), anchor="mm")
         desc["caption"].update(style="band", px=px)
         cov = _coverage(layer)
     short = min(w, h)
@@ -622,9 +614,7 @@ def _overlay_layer(
         y0 = rng.choice([0, h - bh])
         colour = _bright_colour(rng)
         d.rectangle((x0, y0, x0 + bw, y0 + bh), fill=(*colour, 255))
-        desc["stickers"].append(
-            {"kind": "fill", "x": x0, "y": y0, "w": bw, "h": bh, "rgb": list(colour)}
-        )
+        desc["stickers"].append({"kind": "fill", "x": x0, "y": y0, "w": bw, "h": bh, "rgb": list(colour)})
         cov = _coverage(layer)
     desc["coverage"] = round(cov, 4)
     return layer, desc
@@ -636,9 +626,7 @@ def _apply_layer(img: Image.Image, layer: Image.Image) -> Image.Image:
 
 def _step_overlay(img: Image.Image, rng: random.Random, tr: _Trace) -> Image.Image:
     """A caption (70 %) and stickers, covering 5-20 % of the photo in total."""
-    layer, desc = _overlay_layer(
-        img.size, rng, lo=0.05, hi=0.20, caption=rng.random() < 0.7, stickers=True
-    )
+    layer, desc = _overlay_layer(img.size, rng, lo=0.05, hi=0.20, caption=rng.random() < 0.7, stickers=True)
     tr.log("overlay", **desc)
     return _apply_layer(img, layer)
 
@@ -754,9 +742,7 @@ class ChatFrame:
     quality: int | None
 
     @classmethod
-    def from_seed(
-        cls, seed: int, *, layout: str | None = None, theme: str | None = None
-    ) -> ChatFrame:
+    def from_seed(cls, seed: int, *, layout: str | None = None, theme: str | None = None) -> ChatFrame:
         rng = random.Random(seed)
         drawn_layout = rng.choices(list(_LAYOUT_WEIGHTS), weights=list(_LAYOUT_WEIGHTS.values()))[0]
         drawn_theme = rng.choice(["light", "dark"])
@@ -769,8 +755,7 @@ class ChatFrame:
 
         def msgs(n: int) -> tuple[Message, ...]:
             return tuple(
-                Message(rng.choice(_CHAT_LINES), rng.random() < 0.5, _clock(rng, h24))
-                for _ in range(n)
+                Message(rng.choice(_CHAT_LINES), rng.random() < 0.5, _clock(rng, h24)) for _ in range(n)
             )
 
         above, below = msgs(rng.randint(0, 3)), msgs(rng.randint(0, 2))
@@ -791,9 +776,7 @@ class ChatFrame:
             battery=rng.randint(5, 100),
             contact=rng.choice(_NAMES),
             avatar_rgb=_bright_colour(rng),
-            subtitle=rng.choice(
-                ["online", "last seen today at " + _clock(rng, h24), "typing...", ""]
-            ),
+            subtitle=rng.choice(["online", "last seen today at " + _clock(rng, h24), "typing...", ""]),
             date_chip=rng.choice([None, "Today", "Hoy", "Yesterday"]),
             above=above,
             below=below,
@@ -806,9 +789,7 @@ class ChatFrame:
         )
 
     @classmethod
-    def random(
-        cls, rng: random.Random, *, layout: str | None = None, theme: str | None = None
-    ) -> ChatFrame:
+    def random(cls, rng: random.Random, *, layout: str | None = None, theme: str | None = None) -> ChatFrame:
         return cls.from_seed(rng.getrandbits(32), layout=layout, theme=theme)
 
     def describe(self) -> Params:
@@ -996,9 +977,7 @@ class _Painter:
         else:
             self.d.rectangle(self._c(box), fill=fill, outline=outline, width=round(width * _K))
 
-    def ellipse(
-        self, box: Sequence[float], fill: Any = None, outline: Any = None, width: float = 0
-    ) -> None:
+    def ellipse(self, box: Sequence[float], fill: Any = None, outline: Any = None, width: float = 0) -> None:
         self.d.ellipse(self._c(box), fill=fill, outline=outline, width=round(width * _K))
 
     def circle(
@@ -1078,9 +1057,7 @@ def _draw_status_bar(
         p.text((54 * s, cy), f.clock, 16 * s, ink, anchor="mm", stroke=0.35 * s, stroke_fill=ink)
         x = W - 24 * s
         bw, bh = 25 * s, 12 * s  # battery
-        p.rect(
-            (x - bw, cy - bh / 2, x, cy + bh / 2), fill=None, r=3.5 * s, outline=ink, width=1.1 * s
-        )
+        p.rect((x - bw, cy - bh / 2, x, cy + bh / 2), fill=None, r=3.5 * s, outline=ink, width=1.1 * s)
         level = max(0.08, f.battery / 100)
         p.rect(
             (
@@ -1110,9 +1087,7 @@ def _draw_status_bar(
         if f.battery % 3 == 0:
             p.text((x, cy), f"{f.battery}%", 12 * s, ink, anchor="rm")
             x -= _Painter.length(f"{f.battery}%", 12 * s) + 4 * s
-        p.rect(
-            (x - 7 * s, cy - 7 * s, x, cy + 7 * s), fill=None, r=1.5 * s, outline=ink, width=1.2 * s
-        )
+        p.rect((x - 7 * s, cy - 7 * s, x, cy + 7 * s), fill=None, r=1.5 * s, outline=ink, width=1.2 * s)
         level = max(0.1, f.battery / 100)
         p.rect((x - 7 * s, cy + 7 * s - 14 * s * level, x, cy + 7 * s), fill=ink, r=1.5 * s)
         x -= 12 * s
@@ -1126,17 +1101,11 @@ def _avatar(p: _Painter, f: ChatFrame, cx: float, cy: float, r: float) -> None:
     p.text((cx, cy), f.contact[0].upper(), r * 1.0, (255, 255, 255), anchor="mm")
 
 
-def _draw_header(
-    p: _Painter, f: ChatFrame, pal: _Palette, W: float, s: float, y0: float, h: float
-) -> None:
+def _draw_header(p: _Painter, f: ChatFrame, pal: _Palette, W: float, s: float, y0: float, h: float) -> None:
     p.rect((0, y0, W, y0 + h), fill=pal.bar)
     ink, sub = pal.bar_ink, pal.bar_sub
     cy = y0 + h / 2
-    icon = (
-        pal.accent
-        if (f.platform == "ios" and f.layout != "telegram") or f.layout == "imessage"
-        else ink
-    )
+    icon = pal.accent if (f.platform == "ios" and f.layout != "telegram") or f.layout == "imessage" else ink
     if f.layout == "imessage":
         p.line(
             [(22 * s, cy - 20 * s), (13 * s, cy - 11 * s), (22 * s, cy - 2 * s)],
@@ -1158,9 +1127,7 @@ def _draw_header(
             [(W - 22 * s, cy - 11.5 * s), (W - 14 * s, cy - 17 * s), (W - 14 * s, cy - 6 * s)],
             fill=pal.accent,
         )
-        p.rect(
-            (0, y0 + h - 1, W, y0 + h), fill=(200, 200, 204) if f.theme == "light" else (50, 50, 52)
-        )
+        p.rect((0, y0 + h - 1, W, y0 + h), fill=(200, 200, 204) if f.theme == "light" else (50, 50, 52))
         return
     # back arrow
     if f.platform == "ios":
@@ -1173,9 +1140,7 @@ def _draw_header(
     _avatar(p, f, x + 18 * s, cy, 18 * s)
     x += 44 * s
     if f.subtitle:
-        p.text(
-            (x, cy - 2 * s), f.contact, 17 * s, ink, anchor="ls", stroke=0.3 * s, stroke_fill=ink
-        )
+        p.text((x, cy - 2 * s), f.contact, 17 * s, ink, anchor="ls", stroke=0.3 * s, stroke_fill=ink)
         p.text((x, cy + 3 * s), f.subtitle, 12.5 * s, sub, anchor="lt")
     else:
         p.text((x, cy), f.contact, 17 * s, ink, anchor="lm", stroke=0.3 * s, stroke_fill=ink)
@@ -1260,9 +1225,7 @@ def _draw_input_bar(
         p.rect((field_x1 - 28 * s, cy - 9 * s, field_x1 - 20 * s, cy + 3 * s), fill=meta, r=4 * s)
 
 
-def _draw_nav(
-    p: _Painter, f: ChatFrame, pal: _Palette, W: float, s: float, y0: float, h: float
-) -> None:
+def _draw_nav(p: _Painter, f: ChatFrame, pal: _Palette, W: float, s: float, y0: float, h: float) -> None:
     bg = pal.input_bg if pal.input_bg is not None else pal.bg
     if f.layout == "viewer":
         bg = pal.bg
@@ -1270,9 +1233,7 @@ def _draw_nav(
     ink = (0, 0, 0) if sum(bg) > 380 else (255, 255, 255)
     if f.platform == "ios" or f.battery % 2 == 0:  # home indicator / gesture pill
         pw = 134 * s if f.platform == "ios" else 108 * s
-        p.rect(
-            (W / 2 - pw / 2, y0 + h - 13 * s, W / 2 + pw / 2, y0 + h - 8 * s), fill=ink, r=2.5 * s
-        )
+        p.rect((W / 2 - pw / 2, y0 + h - 13 * s, W / 2 + pw / 2, y0 + h - 8 * s), fill=ink, r=2.5 * s)
         return
     cy = y0 + h / 2
     grey = (110, 110, 110) if sum(bg) > 380 else (200, 200, 200)
@@ -1341,9 +1302,7 @@ def _message_item(m: Message, f: ChatFrame, s: float, W: float) -> _Item:
     size = 17 * s if f.layout == "imessage" else 16 * s
     pad_x, pad_y = (13 * s, 8 * s) if f.layout == "imessage" else (9 * s, 6 * s)
     meta_w = (
-        0.0
-        if f.layout == "imessage"
-        else _Painter.length(m.time, 11 * s) + (22 * s if m.sent else 6 * s)
+        0.0 if f.layout == "imessage" else _Painter.length(m.time, 11 * s) + (22 * s if m.sent else 6 * s)
     )
     lines = _wrap(m.text, size, 0.72 * W - 2 * pad_x - meta_w)
     lh = size * 1.3
@@ -1355,9 +1314,7 @@ def _message_item(m: Message, f: ChatFrame, s: float, W: float) -> _Item:
     return _Item("msg", 0.0, h, m, tuple(lines), w)
 
 
-def _photo_size(
-    content: tuple[int, int], f: ChatFrame, s: float, W: float, max_h: float
-) -> tuple[int, int]:
+def _photo_size(content: tuple[int, int], f: ChatFrame, s: float, W: float, max_h: float) -> tuple[int, int]:
     pad = {"whatsapp": 3 * s, "telegram": 2 * s, "imessage": 0.0}[f.layout]
     max_w = min(f.photo_frac * W, W - 16 * s) - 2 * pad
     cw, ch = content
@@ -1365,9 +1322,7 @@ def _photo_size(
     return max(8, round(cw * k)), max(8, round(ch * k))
 
 
-def _chat_layout(
-    content: tuple[int, int], f: ChatFrame, W: int, H: int
-) -> tuple[list[_Item], Box, float]:
+def _chat_layout(content: tuple[int, int], f: ChatFrame, W: int, H: int) -> tuple[list[_Item], Box, float]:
     s = W / 390
     status_h, header_h = _bars(f, s)
     nav_h, input_h = _bottom_bars(f, s)
@@ -1487,9 +1442,7 @@ def _draw_items(
             p.rect((photo_x0, it.y, photo_x0 + it.w, it.y + it.h), fill=fill, r=8 * s)
 
 
-def _draw_viewer_bars(
-    p: _Painter, f: ChatFrame, pal: _Palette, W: float, H: float, s: float
-) -> None:
+def _draw_viewer_bars(p: _Painter, f: ChatFrame, pal: _Palette, W: float, H: float, s: float) -> None:
     status_h, header_h = _bars(f, s)
     nav_h, _ = _bottom_bars(f, s)
     ink = pal.bar_ink
@@ -1542,9 +1495,7 @@ def _rounded_mask(size: tuple[int, int], radius: float) -> Image.Image | None:
         return None
     w, h = size
     big = Image.new("L", (w * _K, h * _K), 0)
-    ImageDraw.Draw(big).rounded_rectangle(
-        (0, 0, w * _K - 1, h * _K - 1), radius=radius * _K, fill=255
-    )
+    ImageDraw.Draw(big).rounded_rectangle((0, 0, w * _K - 1, h * _K - 1), radius=radius * _K, fill=255)
     return big.reduce(_K)
 
 
@@ -1844,9 +1795,7 @@ def _rgb(size: tuple[int, int] | None = None) -> Convert:
     if size is None:
         return lambda fr: fr.to_ndarray(format="rgb24", threads=1)
     w, h = size
-    return lambda fr: fr.to_ndarray(
-        format="rgb24", width=w, height=h, interpolation="AREA", threads=1
-    )
+    return lambda fr: fr.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA", threads=1)
 
 
 def _frames_at(
@@ -1873,11 +1822,7 @@ def _frames_at(
             t = t_abs - t0
             if end is not None and t >= end:
                 break
-            while (
-                held is not None
-                and start + k * step < t
-                and (end is None or start + k * step < end)
-            ):
+            while held is not None and start + k * step < t and (end is None or start + k * step < end):
                 if held_arr is None:
                     held_arr = convert(held)
                 yield held_arr
@@ -2128,9 +2073,7 @@ def _pan_frames(
         bw = bw0 * z
         k = W / bw
         m = np.array([[k, 0.0, W / 2 - k * cx], [0.0, k, H / 2 - k * cy]], np.float64)
-        yield cv2.warpAffine(
-            src, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-        )
+        yield cv2.warpAffine(src, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def make_pan_video(
@@ -2265,14 +2208,10 @@ def _v_compilation(
             return seconds
 
         def filler() -> float:
-            return emit(
-                *_filler_frames(rng.choice(pool) if pool else None, size, fps, rng, end - start)
-            )
+            return emit(*_filler_frames(rng.choice(pool) if pool else None, size, fps, rng, end - start))
 
         total_fill = sum(filler() for _ in range(rng.randint(1, 2)))
-        shown = emit(
-            original(), {"kind": "original", "start": round(start, 3), "end": round(end, 3)}
-        )
+        shown = emit(original(), {"kind": "original", "start": round(start, 3), "end": round(end, 3)})
         need = shown * rng.uniform(1.0, 2.0)
         total_fill += filler()
         while total_fill < need:

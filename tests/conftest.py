@@ -9,9 +9,7 @@ import pytest
 # fixture must be defined once, here, not imported into each test module.
 pytest_plugins = ["tests.browser"]
 
-SHARED = Path(
-    os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared")
-)
+SHARED = Path(os.environ.get("STOPSPREAD_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
 
 
 @pytest.fixture(scope="session")

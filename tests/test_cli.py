@@ -43,9 +43,7 @@ def test_hash_writes_one_record_per_file_and_survives_bad_ones(tmp_path, origina
     assert len(records) == 10
     good = [r for r in records if "error" not in r]
     errors = {Path(r["id"]).name: r["error"] for r in records if "error" in r}
-    assert len(good) == 7 and all(
-        r["kind"] == "image" and len(r["pdq"]) == 64 and r["local"] for r in good
-    )
+    assert len(good) == 7 and all(r["kind"] == "image" and len(r["pdq"]) == 64 and r["local"] for r in good)
     assert set(errors) == {"empty.jpg", "notes.jpg", "truncated.jpg"}
     assert all(message for message in errors.values())
     assert not list(tmp_path.glob("*.partial"))
@@ -53,9 +51,7 @@ def test_hash_writes_one_record_per_file_and_survives_bad_ones(tmp_path, origina
 
 def test_scan_finds_forwarded_copies_and_nothing_else(tmp_path, originals, media_images):
     listing = tmp_path / "list.jsonl"
-    assert (
-        runner.invoke(app, ["hash", str(originals), "-o", str(listing), "-j", "1"]).exit_code == 0
-    )
+    assert runner.invoke(app, ["hash", str(originals), "-o", str(listing), "-j", "1"]).exit_code == 0
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     source = sorted(originals.glob("*.jpg"))[2]
@@ -66,9 +62,7 @@ def test_scan_finds_forwarded_copies_and_nothing_else(tmp_path, originals, media
     )
     Image.open(media_images[40]).save(uploads / "stranger.jpg", quality=60)
     out = tmp_path / "matches.jsonl"
-    result = runner.invoke(
-        app, ["scan", str(uploads), "--against", str(listing), "-o", str(out), "-j", "1"]
-    )
+    result = runner.invoke(app, ["scan", str(uploads), "--against", str(listing), "-o", str(out), "-j", "1"])
     assert result.exit_code == 0, result.output
     by_name = {Path(r["path"]).name: r for r in _lines(out)}
     assert [m["id"] for m in by_name["forward.webp"]["matches"]] == [str(source)]
@@ -112,9 +106,7 @@ def test_match_reads_bare_hex_and_json_lines(tmp_path):
     near = format(int(pdq, 16) ^ 0b111, "064x")
     listing.write_text(json.dumps({"id": "victim-1", "pdq": pdq}) + "\n")
     queries = tmp_path / "queries.txt"
-    queries.write_text(
-        f"{near}\n" + json.dumps({"id": "upload-9", "pdq": "0" * 64}) + "\nnot-a-hash\n"
-    )
+    queries.write_text(f"{near}\n" + json.dumps({"id": "upload-9", "pdq": "0" * 64}) + "\nnot-a-hash\n")
     out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["match", str(queries), "--against", str(listing), "-o", str(out)])
     assert result.exit_code == 1  # one bad line

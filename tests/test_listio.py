@@ -233,9 +233,7 @@ def test_a_list_exported_to_hma_csv_is_scanned_by_the_cli(tmp_path, shared_dir):
 
 
 def test_a_screenshot_region_pdq_is_exported_as_a_record_of_its_own(tmp_path):
-    shot = ListRecord(
-        "s", "image", image=ImageFingerprint(PDQ_A, 90, (0.1, 0.1, 0.9, 0.8), PDQ_B, 70)
-    )
+    shot = ListRecord("s", "image", image=ImageFingerprint(PDQ_A, 90, (0.1, 0.1, 0.9, 0.8), PDQ_B, 70))
     path = tmp_path / "bank.csv"
     write_records([shot], path, "hma-csv")
     assert [(r.id, r.image.pdq) for r in read_records(path)] == [("s", PDQ_A), ("s#region", PDQ_B)]

@@ -50,10 +50,7 @@ def test_bad_records_say_what_is_wrong(data, error, message):
 def test_read_list_skips_error_records_and_names_the_bad_line(tmp_path):
     good = tmp_path / "good.jsonl"
     good.write_text(
-        json.dumps({"id": "a", "pdq": PDQ})
-        + "\n\n"
-        + json.dumps({"id": "b", "error": "corrupt"})
-        + "\n"
+        json.dumps({"id": "a", "pdq": PDQ}) + "\n\n" + json.dumps({"id": "b", "error": "corrupt"}) + "\n"
     )
     assert [r.id for r in read_list(good)] == ["a"]
     bad = tmp_path / "bad.jsonl"

@@ -180,10 +180,7 @@ def _check_box(fwd: tf.ForwardedImage, photo: Image.Image) -> None:
     res = cv2.matchTemplate(small, tmpl, cv2.TM_CCOEFF_NORMED)
     _, score, _, (mx, my) = cv2.minMaxLoc(res)
     assert score > 0.8
-    assert (
-        abs(mx - (x0 * k + (x1 - x0) * k * 0.1)) <= 3
-        and abs(my - (y0 * k + (y1 - y0) * k * 0.1)) <= 3
-    )
+    assert abs(mx - (x0 * k + (x1 - x0) * k * 0.1)) <= 3 and abs(my - (y0 * k + (y1 - y0) * k * 0.1)) <= 3
 
 
 @pytest.mark.parametrize("layout", ["whatsapp", "imessage", "telegram", "viewer"])
@@ -209,9 +206,7 @@ def test_screenshot_and_chat_screen_return_the_box(photo: Image.Image) -> None:
     assert box2[2] - box2[0] > 0 and screen.mode == "RGB"
 
 
-def test_same_frame_differs_only_inside_the_photo(
-    photo: Image.Image, other_photo: Image.Image
-) -> None:
+def test_same_frame_differs_only_inside_the_photo(photo: Image.Image, other_photo: Image.Image) -> None:
     other = other_photo.resize(photo.size)  # same aspect: nothing of the frame moves
     for seed in (3, 8):
         frame = tf.ChatFrame.from_seed(seed, layout="whatsapp")
@@ -249,9 +244,7 @@ def test_unknown_family_is_refused(photo: Image.Image, tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def clip(media_images: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     dst = tmp_path_factory.mktemp("video") / "pan.mp4"
-    params = tf.make_pan_video(
-        media_images[3], dst, random.Random(1), seconds=2.0, size=(320, 180), fps=25
-    )
+    params = tf.make_pan_video(media_images[3], dst, random.Random(1), seconds=2.0, size=(320, 180), fps=25)
     assert params["seconds"] == 2.0
     return dst
 
@@ -284,9 +277,7 @@ def test_video_families(clip: Path, media_images: list[Path], tmp_path: Path) ->
             start, end = params["original_part"]
             assert params["filler_seconds"] >= end - start - 0.05
             kinds = [seg["kind"] for seg in params["segments"]]
-            assert (
-                kinds[0] != "original" and kinds[-1] != "original" and kinds.count("original") == 1
-            )
+            assert kinds[0] != "original" and kinds[-1] != "original" and kinds.count("original") == 1
             assert info.duration >= 2 * (end - start) - 0.1
 
 
@@ -323,9 +314,7 @@ def test_quick_dataset_manifest_is_consistent(quick_dataset: Path) -> None:
     records = [json.loads(line) for line in lines]
     paths = [r["path"] for r in records]
     assert len(paths) == len(set(paths))
-    on_disk = {
-        p.relative_to(quick_dataset).as_posix() for p in quick_dataset.rglob("*") if p.is_file()
-    }
+    on_disk = {p.relative_to(quick_dataset).as_posix() for p in quick_dataset.rglob("*") if p.is_file()}
     assert set(paths) == on_disk - {"manifest.jsonl", "summary.json"}
     originals = {r["original"]: r for r in records if r["role"] == "original"}
     for r in records:
@@ -350,9 +339,7 @@ def test_rebuilding_needs_force(quick_dataset: Path, shared_dir: Path) -> None:
         make_dataset.build(quick_dataset, quick=True, shared=shared_dir)
 
 
-def test_shared_dir_follows_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_shared_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("STOPSPREAD_SHARED", str(tmp_path))
     assert make_dataset.shared_dir() == tmp_path.resolve()
     with pytest.raises(make_dataset.DatasetError, match="STOPSPREAD_SHARED"):
@@ -360,9 +347,7 @@ def test_shared_dir_follows_the_environment(
 
 
 def test_quick_dataset_split_and_shared_frames(quick_dataset: Path) -> None:
-    records = [
-        json.loads(line) for line in (quick_dataset / "manifest.jsonl").read_text().splitlines()
-    ]
+    records = [json.loads(line) for line in (quick_dataset / "manifest.jsonl").read_text().splitlines()]
     summary = json.loads((quick_dataset / "summary.json").read_text())
     originals = set(summary["originals"]["images"])
     distractors = set(summary["distractors"])
@@ -376,11 +361,7 @@ def test_quick_dataset_split_and_shared_frames(quick_dataset: Path) -> None:
         assert twin["role"] == "query" and twin["params"]["frame_seed"] == r["params"]["frame_seed"]
         assert r["params"]["distractor"] in distractors
     fixed = [r for r in records if r["family"] == "screenshot_fixed_frame"]
-    shots = [
-        r
-        for r in records
-        if r["role"] == "original" and r["params"].get("source") == "chat_screenshot"
-    ]
+    shots = [r for r in records if r["role"] == "original" and r["params"].get("source") == "chat_screenshot"]
     assert len(fixed) == len(shots) == 2
     assert {r["params"]["frame_seed"] for r in fixed + shots} == {
         summary["original_screenshots"]["frame_seed"]

@@ -12,9 +12,7 @@ def _luma(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32)
 
 
-def chat_screenshot(
-    photo: Image.Image, *, dark: bool, width_share: float
-) -> tuple[Image.Image, tuple]:
+def chat_screenshot(photo: Image.Image, *, dark: bool, width_share: float) -> tuple[Image.Image, tuple]:
     """A phone chat screen (flat bars, bubbles of text) with ``photo`` in a bubble."""
     screen_w, screen_h = 540, 1170
     background = (18, 18, 18) if dark else (236, 229, 221)
@@ -90,16 +88,11 @@ def _correspondences(a: local.LocalFeatures, b: local.LocalFeatures) -> int:
 def test_local_features_match_a_crop_and_not_a_stranger(media_images):
     original = _luma(Image.open(media_images[3]))
     h, w = original.shape
-    crop = np.ascontiguousarray(
-        original[int(h * 0.15) : int(h * 0.9), int(w * 0.02) : int(w * 0.8)]
-    )
+    crop = np.ascontiguousarray(original[int(h * 0.15) : int(h * 0.9), int(w * 0.02) : int(w * 0.8)])
     stranger = _luma(Image.open(media_images[50]))
-    reference = local.extract(
-        original, features=local.ORIGINAL_FEATURES, detection=local.ORIGINAL_DETECTION
-    )
+    reference = local.extract(original, features=local.ORIGINAL_FEATURES, detection=local.ORIGINAL_DETECTION)
     assert (
-        _correspondences(local.extract(crop, features=local.QUERY_FEATURES), reference)
-        >= local.MIN_INLIERS
+        _correspondences(local.extract(crop, features=local.QUERY_FEATURES), reference) >= local.MIN_INLIERS
     )
     assert (
         _correspondences(local.extract(stranger, features=local.QUERY_FEATURES), reference)
