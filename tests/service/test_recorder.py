@@ -4,6 +4,7 @@ and one lookup that cannot be recorded fails alone."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -29,6 +30,13 @@ def _platform_id(service: Service, name: str) -> int:
         platform = session.scalar(select(store.Platform).where(store.Platform.name == name))
         assert platform is not None
         return platform.id
+
+
+def _wait_for_queue(recorder: recorder_module.MatchRecorder, jobs: int) -> None:
+    deadline = time.monotonic() + 10
+    while recorder._queue.qsize() < jobs:
+        assert time.monotonic() < deadline, "the lookups never queued"
+        time.sleep(0.005)
 
 
 def test_concurrent_lookups_are_grouped_and_each_gets_its_own_verdicts(
@@ -67,7 +75,7 @@ def test_concurrent_lookups_are_grouped_and_each_gets_its_own_verdicts(
         while not calls:
             threading.Event().wait(0.01)
         futures += [pool.submit(lookup, i) for i in range(1, 12)]
-        threading.Event().wait(0.3)  # the other eleven queue up behind the held commit
+        _wait_for_queue(recorder, 11)  # the other eleven queue up behind the held commit
         release.set()
         verdicts = [f.result() for f in futures]
 
@@ -112,7 +120,7 @@ def test_a_lookup_that_cannot_be_recorded_fails_alone(
         first.wait(10)
         good = [pool.submit(lookup, i, platform) for i in (1, 2)]
         bad = pool.submit(lookup, 3, 10**6)  # no such platform: the insert violates a foreign key
-        threading.Event().wait(0.3)
+        _wait_for_queue(recorder, 3)  # all three in the next group
         release.set()
         assert head.result()[0]
         assert all(f.result()[0] for f in good)
